@@ -1,0 +1,165 @@
+"""Thin Airflow operators over :mod:`xero.pipeline`: one per step of a sync.
+
+They hold their arguments as given (templated where useful), do no I/O in ``__init__`` and return only small
+metadata for XCom; the data itself moves through files under ``data_dir``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import BaseOperator
+
+from xero import pipeline
+
+
+class XeroPlanOperator(BaseOperator):
+    """List the tenants, prepare the warehouse, and return one target per tenant × entity.
+
+    :param xero_conn_id: the Xero connection.
+    :param warehouse_conn_id: the warehouse connection (DuckDB or Postgres).
+    :param schema: the warehouse schema.
+    :param entities: entity names to sync (default: all in the registry).
+    """
+
+    template_fields: Sequence[str] = ("xero_conn_id", "warehouse_conn_id", "schema", "entities")
+
+    def __init__(
+        self,
+        *,
+        xero_conn_id: str = "xero_default",
+        warehouse_conn_id: str = "xero_warehouse",
+        schema: str = "xero",
+        entities: Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.xero_conn_id = xero_conn_id
+        self.warehouse_conn_id = warehouse_conn_id
+        self.schema = schema
+        self.entities = entities
+
+    def execute(self, context: Any) -> list[dict[str, Any]]:
+        return pipeline.plan(self.xero_conn_id, self.warehouse_conn_id, self.schema, self.entities)
+
+
+class XeroExtractOperator(BaseOperator):
+    """Read one entity of one tenant, changed since ``modified_since``, into landing files.
+
+    :param tenant_id: the Xero organisation.
+    :param entity: the entity name (``invoices``…).
+    :param modified_since: ISO timestamp of the committed watermark, or None for a full read.
+    :param data_dir: where the run's files go.
+    :param tenant_name: the organisation's name, for logs and the UI.
+    """
+
+    template_fields: Sequence[str] = ("tenant_id", "entity", "modified_since", "data_dir", "xero_conn_id")
+
+    def __init__(
+        self,
+        *,
+        tenant_id: str,
+        entity: str,
+        data_dir: str,
+        modified_since: str | None = None,
+        tenant_name: str | None = None,
+        xero_conn_id: str = "xero_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.tenant_id = tenant_id
+        self.entity = entity
+        self.modified_since = modified_since
+        self.data_dir = data_dir
+        self.tenant_name = tenant_name
+        self.xero_conn_id = xero_conn_id
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        return pipeline.extract(
+            self.xero_conn_id,
+            self.tenant_id,
+            self.entity,
+            self.modified_since,
+            self.data_dir,
+            context["run_id"],
+            tenant_name=self.tenant_name,
+        )
+
+
+class XeroTransformOperator(BaseOperator):
+    """Normalise and validate what one extract landed; failing rows go to quarantine.
+
+    :param extracted: the extract step's result.
+    :param max_bad_share: fail when a larger share of records is bad.
+    """
+
+    template_fields: Sequence[str] = ("max_bad_share",)
+
+    def __init__(
+        self,
+        *,
+        extracted: dict[str, Any],
+        max_bad_share: float = pipeline.DEFAULT_MAX_BAD_SHARE,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.extracted = extracted
+        self.max_bad_share = max_bad_share
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        return pipeline.transform(self.extracted, max_bad_share=float(self.max_bad_share))
+
+
+class XeroLoadOperator(BaseOperator):
+    """Merge one tenant × entity into the warehouse and advance its watermark in the same transaction.
+
+    :param transformed: the transform step's result.
+    :param warehouse_conn_id: the warehouse connection.
+    :param schema: the warehouse schema.
+    """
+
+    template_fields: Sequence[str] = ("warehouse_conn_id", "schema")
+
+    def __init__(
+        self,
+        *,
+        transformed: dict[str, Any],
+        warehouse_conn_id: str = "xero_warehouse",
+        schema: str = "xero",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.transformed = transformed
+        self.warehouse_conn_id = warehouse_conn_id
+        self.schema = schema
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        return pipeline.load(self.transformed, self.warehouse_conn_id, self.schema, context["run_id"])
+
+
+class XeroMartsOperator(BaseOperator):
+    """Rebuild the staging views and dashboard marts from the SQL files in ``sql_dir``.
+
+    :param sql_dir: folder of ``*.sql`` files, run in name order.
+    :param warehouse_conn_id: the warehouse connection.
+    :param schema: the warehouse schema.
+    """
+
+    template_fields: Sequence[str] = ("sql_dir", "warehouse_conn_id", "schema")
+
+    def __init__(
+        self,
+        *,
+        sql_dir: str,
+        warehouse_conn_id: str = "xero_warehouse",
+        schema: str = "xero",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.sql_dir = sql_dir
+        self.warehouse_conn_id = warehouse_conn_id
+        self.schema = schema
+
+    def execute(self, context: Any) -> None:
+        pipeline.build_marts(self.warehouse_conn_id, self.schema, self.sql_dir)

@@ -1,0 +1,208 @@
+"""The steps of one sync, as plain functions: plan, extract, transform, load, marts.
+
+Each step takes and returns small JSON-able dicts (they travel through XCom) and passes data through files under
+the run's data directory, never through XCom. Operators and DAGs call these; nothing here knows about Airflow's
+task context, so the steps are easy to test and to reuse outside a DAG. Heavy libraries are imported inside the
+functions that need them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from xero.entities import ENTITIES, get_entity
+
+log = logging.getLogger(__name__)
+
+#: Default share of bad records in one tenant × entity above which a run fails instead of quarantining.
+DEFAULT_MAX_BAD_SHARE = 0.05
+
+
+def _safe(part: str) -> str:
+    """Return ``part`` usable as one path component (run ids contain ``:`` and ``+``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", part)
+
+
+def work_dir(data_dir: str | Path, run_id: str, tenant_id: str, entity: str) -> Path:
+    """Return the directory holding one tenant × entity's files for one run."""
+    return Path(data_dir) / _safe(run_id) / _safe(tenant_id) / _safe(entity)
+
+
+def _reset_dir(path: Path) -> Path:
+    """Empty ``path`` (a retried task starts from scratch) and return it."""
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+def plan(
+    xero_conn_id: str,
+    warehouse_conn_id: str,
+    schema: str,
+    entities: Sequence[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Return one target per tenant × entity with the committed watermark to read changes from.
+
+    Also creates or migrates the warehouse tables, so every later step can rely on them.
+    """
+    from xero.hooks import XeroHook
+    from xero.warehouse import Warehouse
+
+    names = list(entities or ENTITIES)
+    for name in names:
+        get_entity(name)  # fail on an unknown entity before any call is spent
+    tenants = XeroHook(xero_conn_id=xero_conn_id).list_tenants()
+    warehouse = Warehouse.from_conn_id(warehouse_conn_id, schema=schema)
+    warehouse.ensure_schema()
+    watermarks = warehouse.get_watermarks([tenant.tenant_id for tenant in tenants])
+    targets = []
+    for tenant in tenants:
+        for name in names:
+            mark = watermarks.get((tenant.tenant_id, name))
+            targets.append(
+                {
+                    "tenant_id": tenant.tenant_id,
+                    "tenant_name": tenant.tenant_name,
+                    "entity": name,
+                    "modified_since": mark.isoformat() if mark else None,
+                }
+            )
+    log.info("Planned %d targets: %d tenants × %d entities", len(targets), len(tenants), len(names))
+    return targets
+
+
+def _write_page(path: Path, records: list[dict[str, Any]]) -> None:
+    """Write one page of records atomically (a killed task never leaves half a page)."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(records, separators=(",", ":"), default=str))
+    os.replace(tmp, path)
+
+
+def extract(
+    xero_conn_id: str,
+    tenant_id: str,
+    entity: str,
+    modified_since: str | None,
+    data_dir: str | Path,
+    run_id: str,
+    tenant_name: str | None = None,
+) -> dict[str, Any]:
+    """Read the entity's changes since ``modified_since`` into landing files, one JSON file a page."""
+    from xero.hooks import XeroHook
+
+    spec = get_entity(entity)
+    since = datetime.fromisoformat(modified_since) if modified_since else None
+    base = work_dir(data_dir, run_id, tenant_id, entity)
+    landing = _reset_dir(base / "landing")
+    hook = XeroHook(xero_conn_id=xero_conn_id)
+    pages = records = 0
+    for page in hook.iter_pages(tenant_id, spec, since):
+        pages += 1
+        records += len(page.records)
+        _write_page(landing / f"page-{pages:05d}.json", page.records)
+    calls = hook.calls.get(tenant_id, 0)
+    log.info(
+        "Extracted %s for %s: %d records in %d pages, %d API calls, since %s",
+        entity,
+        tenant_name or tenant_id,
+        records,
+        pages,
+        calls,
+        modified_since or "the beginning",
+    )
+    return {
+        "tenant_id": tenant_id,
+        "tenant_name": tenant_name,
+        "entity": entity,
+        "modified_since": modified_since,
+        "work_dir": str(base),
+        "pages": pages,
+        "records": records,
+        "api_calls": calls,
+    }
+
+
+def transform(extracted: dict[str, Any], max_bad_share: float = DEFAULT_MAX_BAD_SHARE) -> dict[str, Any]:
+    """Normalise the landing pages into typed Parquet and validate them; bad rows go to quarantine."""
+    from xero.normalize import normalize_pages
+    from xero.validate import validate_tables
+
+    spec = get_entity(extracted["entity"])
+    base = Path(extracted["work_dir"])
+    pages = sorted((base / "landing").glob("page-*.json"))
+    normalized = normalize_pages(spec, extracted["tenant_id"], pages, _reset_dir(base / "normalized"))
+    validated = validate_tables(
+        spec,
+        base / "normalized",
+        _reset_dir(base / "validated"),
+        max_bad_share=max_bad_share,
+        data_docs_dir=base / "data_docs",
+    )
+    watermark = normalized.max_cursor
+    return {
+        **extracted,
+        "watermark": watermark.isoformat() if watermark else None,
+        "validation": validated.summary(),
+    }
+
+
+def load(transformed: dict[str, Any], warehouse_conn_id: str, schema: str, run_id: str) -> dict[str, Any]:
+    """Merge the validated rows into the warehouse and advance the watermark, in one transaction."""
+    from xero.warehouse import Warehouse
+
+    spec = get_entity(transformed["entity"])
+    base = Path(transformed["work_dir"])
+    watermark = datetime.fromisoformat(transformed["watermark"]) if transformed["watermark"] else None
+    warehouse = Warehouse.from_conn_id(warehouse_conn_id, schema=schema)
+    result = warehouse.load(
+        transformed["tenant_id"],
+        spec,
+        base / "validated",
+        watermark=watermark,
+        run_id=run_id,
+        stats={"api_calls": transformed["api_calls"], "records": transformed["records"]},
+    )
+    shutil.rmtree(base, ignore_errors=True)  # committed: the run's files are no longer needed
+    loaded = {
+        "tenant_id": transformed["tenant_id"],
+        "tenant_name": transformed.get("tenant_name"),
+        "entity": transformed["entity"],
+        "api_calls": transformed["api_calls"],
+        "records": transformed["records"],
+        "watermark": transformed["watermark"],
+        **result.as_dict(),
+    }
+    log.info("Loaded %s", loaded)
+    return loaded
+
+
+def build_marts(warehouse_conn_id: str, schema: str, sql_dir: str | Path) -> None:
+    """Rebuild the staging views and dashboard marts from ``sql_dir``."""
+    from xero.warehouse import Warehouse
+
+    Warehouse.from_conn_id(warehouse_conn_id, schema=schema).run_sql_dir(Path(sql_dir))
+
+
+def summarize(loaded: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Return the run's totals per tenant: records, calls, changes and quarantined rows."""
+    tenants: dict[str, dict[str, Any]] = {}
+    for item in loaded:
+        totals = tenants.setdefault(
+            item["tenant_id"],
+            {"tenant_name": item.get("tenant_name"), "api_calls": 0, "records": 0, "entities": {}},
+        )
+        totals["api_calls"] += item["api_calls"]
+        totals["records"] += item["records"]
+        totals["entities"][item["entity"]] = {
+            key: item.get(key)
+            for key in ("records", "api_calls", "inserted", "updated", "unchanged", "quarantined")
+        }
+    return {"tenants": tenants}
