@@ -1,0 +1,583 @@
+"""The warehouse API: schema management, transactional loads, sync state, quarantine and SQL models.
+
+One :class:`Warehouse` serves DuckDB and PostgreSQL through a :class:`~xero.warehouse.base.Backend`.
+A load of one tenant × entity is a single transaction: stage the Parquet files, de-duplicate by key
+(highest ``_seq`` wins), classify each record as new, changed or unchanged, upsert the changed ones,
+replace the children of changed parents, store quarantined rows and move the watermark forward.
+A failure anywhere rolls all of it back, so the watermark never gets ahead of the data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from xero.entities import ENTITIES, ChildTable, Entity, Table
+from xero.warehouse.base import Backend, Session, parquet_files, present_columns
+from xero.warehouse.ddl import (
+    QUARANTINE,
+    SYNC_STATE,
+    add_column_sql,
+    build_metadata,
+    create_table_sql,
+    data_columns,
+    json_type,
+    key_columns,
+    quote,
+    type_sql,
+    validate_identifier,
+)
+
+if TYPE_CHECKING:
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
+
+log = logging.getLogger(__name__)
+
+#: Placeholder for the warehouse schema in ad-hoc queries (:meth:`Warehouse.query`).
+SCHEMA_TEMPLATE = re.compile(r"\{\{\s*schema\s*\}\}")
+#: The one statement of a model file; names in models are unqualified (resolved in the warehouse schema).
+_VIEW_NAME = re.compile(
+    r"^\s*create\s+or\s+replace\s+view\s+\"?([A-Za-z_][A-Za-z0-9_]*)\"?\s+as\b", re.IGNORECASE | re.MULTILINE
+)
+
+_RAW_TYPES = [("_raw", "TEXT"), ("_seq", "BIGINT")]
+_ACTION = "_xero_action"
+_QUARANTINE_COLUMNS = ["tenant_id", "entity", "table_name", "record_id", "reason", "_raw", "_seq"]
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What one load changed.
+
+    :param inserted: parent records new to the warehouse.
+    :param updated: parent records whose content changed.
+    :param unchanged: parent records already stored exactly so (left untouched).
+    :param children_replaced: child rows written for the inserted and updated parents.
+    :param children_deleted: child rows removed from the updated parents before the rewrite.
+    :param quarantined: quarantine rows stored for this tenant × entity.
+    :param watermark: the watermark after the load.
+    """
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    children_replaced: int = 0
+    children_deleted: int = 0
+    quarantined: int = 0
+    watermark: datetime | None = None
+
+    @property
+    def loaded(self) -> int:
+        """Return the distinct parent records in the batch."""
+        return self.inserted + self.updated + self.unchanged
+
+
+def _backend_for(hook: DbApiHook) -> Backend:
+    conn_type = getattr(hook, "conn_type", None)
+    if conn_type == "duckdb":
+        from xero.warehouse.duckdb import DuckDBBackend
+
+        return DuckDBBackend(hook)
+    if conn_type in ("postgres", "postgresql"):
+        from xero.warehouse.postgres import PostgresBackend
+
+        return PostgresBackend(hook)
+    raise ValueError(
+        f"unsupported warehouse hook {type(hook).__name__} (conn_type {conn_type!r}); "
+        "use a duckdb or postgres connection"
+    )
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return None if value is None else value.astimezone(UTC)
+
+
+def _later(old: datetime | None, new: datetime | None) -> datetime | None:
+    """Return the later of two watermarks; ``None`` means "no opinion"."""
+    if old is None or new is None:
+        return _utc(old if new is None else new)
+    return _utc(max(old, new))
+
+
+class Warehouse:
+    """The Xero warehouse in one schema of a DuckDB file or a PostgreSQL database.
+
+    :param backend: the dialect backend wrapping an Airflow common-sql hook.
+    :param schema: schema holding every table and model.
+    :param entities: the registry entities to manage (default: all of them).
+    :param clock: returns the current UTC time (``_loaded_at``, ``last_run_at``); injectable for tests.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        schema: str = "xero",
+        entities: Iterable[Entity] | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self._backend = backend
+        self.entities: dict[str, Entity] = {e.name: e for e in (entities or ENTITIES.values())}
+        self._metadata = build_metadata(self.entities.values(), backend.dialect)
+        self.schema = validate_identifier(schema, "schema name")
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._json = type_sql(json_type(backend.dialect))
+
+    @classmethod
+    def from_hook(cls, hook: DbApiHook, schema: str = "xero", **kwargs: Any) -> Warehouse:
+        """Build a warehouse on a DuckDBHook or PostgresHook."""
+        return cls(_backend_for(hook), schema=schema, **kwargs)
+
+    @classmethod
+    def from_conn_id(cls, conn_id: str = "xero_warehouse", schema: str = "xero", **kwargs: Any) -> Warehouse:
+        """Build a warehouse from an Airflow connection (``duckdb``: host = file path; ``postgres``)."""
+        from airflow.sdk import BaseHook
+
+        connection = BaseHook.get_connection(conn_id)
+        if connection.conn_type not in ("duckdb", "postgres", "postgresql"):
+            raise ValueError(
+                f"warehouse connection {conn_id!r} has conn_type {connection.conn_type!r}; "
+                "supported: duckdb, postgres"
+            )
+        return cls.from_hook(connection.get_hook(), schema=schema, **kwargs)
+
+    @property
+    def dialect(self) -> str:
+        """Return ``"duckdb"`` or ``"postgres"``."""
+        return self._backend.dialect
+
+    def _entity(self, entity: str | Entity) -> Entity:
+        if isinstance(entity, Entity):
+            return entity
+        try:
+            return self.entities[entity]
+        except KeyError:
+            raise ValueError(f"unknown Xero entity {entity!r}; known: {', '.join(self.entities)}") from None
+
+    # -- schema ---------------------------------------------------------------------------------
+
+    def ensure_schema(self) -> list[str]:
+        """Create the schema and every missing table; add registry columns missing from existing tables.
+
+        Idempotent. Columns are only ever added (never dropped or narrowed).
+
+        :return: the DDL statements that were executed (empty when nothing changed).
+        """
+        applied: list[str] = []
+        with self._backend.transaction(self.schema) as session:
+            self._backend.lock_ddl(session, self.schema)
+            session.execute(f"CREATE SCHEMA IF NOT EXISTS {session.prefix}")
+            self._backend.use_schema(session, self.schema)
+            existing = self._existing_columns(session)
+            for table in self._metadata.sorted_tables:
+                if table.name not in existing:
+                    statements = [create_table_sql(table)]
+                else:
+                    statements = [
+                        add_column_sql(session.table(table.name), column)
+                        for column in table.columns
+                        if column.name not in existing[table.name]
+                    ]
+                for statement in statements:
+                    session.execute(statement)
+                    applied.append(statement)
+        for statement in applied:
+            log.info("Warehouse schema %s: %s", self.schema, statement.splitlines()[0])
+        return applied
+
+    def _existing_columns(self, session: Session) -> dict[str, set[str]]:
+        rows = session.query(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = ?",
+            (self.schema,),
+        )
+        existing: dict[str, set[str]] = {}
+        for table_name, column_name in rows:
+            existing.setdefault(table_name, set()).add(column_name)
+        return existing
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a read query; ``{{ schema }}`` stands for the qualified warehouse schema, ``?`` for parameters."""
+        with self._backend.transaction(self.schema) as session:
+            return session.query(SCHEMA_TEMPLATE.sub(lambda _: session.prefix, sql), params)
+
+    def get_watermarks(self, tenant_ids: list[str] | None = None) -> dict[tuple[str, str], datetime | None]:
+        """Return the committed watermark per (tenant, entity).
+
+        With ``tenant_ids`` every (tenant, registry entity) pair is present, ``None`` where nothing
+        was loaded yet; without, only the pairs that have a state row.
+        """
+        result: dict[tuple[str, str], datetime | None] = {}
+        if tenant_ids is not None:
+            result = {(tenant, entity): None for tenant in tenant_ids for entity in self.entities}
+            if not tenant_ids:
+                return result
+        with self._backend.transaction(self.schema) as session:
+            if SYNC_STATE not in self._existing_columns(session):
+                return result
+            sql = f"SELECT tenant_id, entity, watermark FROM {session.table(SYNC_STATE)}"
+            params: list[str] = []
+            if tenant_ids is not None:
+                sql += f" WHERE tenant_id IN ({', '.join('?' for _ in tenant_ids)})"
+                params = list(tenant_ids)
+            for tenant, entity, watermark in session.query(sql, params):
+                result[(tenant, entity)] = _utc(watermark)
+        return result
+
+    def table_counts(self) -> dict[tuple[str, str], int]:
+        """Return the row count per (tenant, registry table) for the run summary."""
+        counts: dict[tuple[str, str], int] = {}
+        with self._backend.transaction(self.schema) as session:
+            existing = self._existing_columns(session)
+            selects = [
+                f"SELECT tenant_id, '{table.name}' AS table_name, count(*) AS n "
+                f"FROM {session.table(table.name)} GROUP BY tenant_id"
+                for entity in self.entities.values()
+                for table in entity.tables
+                if table.name in existing
+            ]
+            if selects:
+                for tenant, table_name, n in session.query(" UNION ALL ".join(selects)):
+                    counts[(tenant, table_name)] = int(n)
+        return counts
+
+    # -- load -----------------------------------------------------------------------------------
+
+    def load(
+        self,
+        tenant_id: str,
+        entity: str | Entity,
+        data_dir: Path,
+        watermark: datetime | None,
+        run_id: str,
+        stats: dict[str, Any] | None = None,
+    ) -> LoadResult:
+        """Load one tenant × entity from typed Parquet files in one transaction.
+
+        Reads ``<data_dir>/<table>/*.parquet`` for the entity's tables and ``<data_dir>/_quarantine``,
+        keeping only this tenant's rows (and this entity's quarantine rows).
+
+        :param tenant_id: the Xero tenant.
+        :param entity: registry name (``invoices``) or :class:`~xero.entities.Entity`.
+        :param data_dir: the directory holding the Parquet files.
+        :param watermark: the largest ``UpdatedDateUTC`` in this batch; the stored watermark moves to
+            it only if it is later (``None`` keeps the stored one).
+        :param run_id: the pipeline run, stored on changed rows and in the sync state.
+        :param stats: extraction figures (``api_calls``, …) stored with the sync state.
+        """
+        ent = self._entity(entity)
+        if watermark is not None and watermark.tzinfo is None:
+            raise ValueError(
+                f"watermark for {tenant_id}/{ent.name} must be timezone-aware, got {watermark!r}"
+            )
+        data_dir = Path(data_dir)
+        now = self._clock()
+        with self._backend.transaction(self.schema) as session:
+            old_watermark = self._backend.lock_sync_state(
+                session, session.table(SYNC_STATE), tenant_id, ent.name
+            )
+            self._classify_parent(session, ent.table, tenant_id, data_dir)
+            for child in ent.children:
+                self._stage_children(session, ent.table, child, tenant_id, data_dir)
+            actions = self._upsert_parent(session, ent.table, now, run_id)
+            replaced = deleted = 0
+            for child in ent.children:
+                child_replaced, child_deleted = self._replace_children(
+                    session, ent.table, child, tenant_id, now, run_id
+                )
+                replaced += child_replaced
+                deleted += child_deleted
+            quarantined = self._store_quarantine(session, ent, tenant_id, data_dir, now, run_id)
+            result = LoadResult(
+                inserted=actions.get("insert", 0),
+                updated=actions.get("update", 0),
+                unchanged=actions.get("unchanged", 0),
+                children_replaced=replaced,
+                children_deleted=deleted,
+                quarantined=quarantined,
+                watermark=_later(old_watermark, watermark),
+            )
+            self._write_sync_state(session, tenant_id, ent, result, run_id, now, stats or {})
+        log.info(
+            "Loaded %s/%s: %d inserted, %d updated, %d unchanged, %d child rows replaced, %d quarantined",
+            tenant_id,
+            ent.name,
+            result.inserted,
+            result.updated,
+            result.unchanged,
+            result.children_replaced,
+            result.quarantined,
+        )
+        return result
+
+    def _stage_raw(
+        self, session: Session, table: Table, tenant_id: str, data_dir: Path
+    ) -> tuple[str, list[str]]:
+        """Bulk-load this tenant's rows of ``table``'s Parquet files into a temp table; return its name."""
+        raw = f"_xero_raw_{table.name}"
+        columns = [(name, type_sql(type_)) for name, type_ in data_columns(table)] + _RAW_TYPES
+        self._backend.create_temp_table(session, raw, columns)
+        files = parquet_files(data_dir / table.name)
+        names = [name for name, _ in columns]
+        self._backend.copy_parquet(
+            session, raw, files, present_columns(files, names), {"tenant_id": tenant_id}
+        )
+        return raw, names
+
+    def _classify_parent(self, session: Session, table: Table, tenant_id: str, data_dir: Path) -> str:
+        """Stage and de-duplicate the parent rows, marking each ``insert``, ``update`` or ``unchanged``.
+
+        A record is changed when its ``_raw`` or any typed column differs from the stored row.
+        """
+        raw, names = self._stage_raw(session, table, tenant_id, data_dir)
+        keys = key_columns(table)
+        value_cols = [c.name for c in table.columns if c.name not in keys]
+        changed = " OR ".join(
+            [f"t._raw IS DISTINCT FROM CAST(s._raw AS {self._json})"]
+            + [f"t.{quote(c)} IS DISTINCT FROM s.{quote(c)}" for c in value_cols]
+        )
+        join = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in keys)
+        stg = f"_xero_stg_{table.name}"
+        self._backend.create_temp_table_as(
+            session,
+            stg,
+            f"SELECT s.*, CASE WHEN t.tenant_id IS NULL THEN 'insert' WHEN {changed} THEN 'update' "
+            f"ELSE 'unchanged' END AS {_ACTION} "
+            f"FROM ({_dedupe_sql(raw, names, keys)}) s LEFT JOIN {session.table(table.name)} t ON {join}",
+        )
+        return stg
+
+    def _stage_children(
+        self, session: Session, parent: Table, child: ChildTable, tenant_id: str, data_dir: Path
+    ) -> str:
+        """Stage the child rows that belong to the kept version of each parent and flag changed sets.
+
+        Only child rows read together with the kept parent row (same ``_seq``) count, so a line removed
+        between two reads of the same record in one run does not come back. A parent whose stored
+        children differ from the staged ones is marked ``update`` even when its own row is unchanged.
+        """
+        if len(parent.primary_key) != 1:
+            raise ValueError(f"child table {child.name} needs a single-column parent key on {parent.name}")
+        parent_pk = quote(parent.primary_key[0])
+        parent_key = quote(child.parent_key)
+        raw, names = self._stage_raw(session, child, tenant_id, data_dir)
+        stg_parent = quote(f"_xero_stg_{parent.name}")
+        stg = f"_xero_stg_{child.name}"
+        keys = key_columns(child)
+        partition = ", ".join(f"c.{quote(k)}" for k in keys)
+        self._backend.create_temp_table_as(
+            session,
+            stg,
+            f"SELECT {', '.join(quote(n) for n in names)} FROM ("
+            f"SELECT {', '.join(f'c.{quote(n)}' for n in names)}, row_number() OVER "
+            f"(PARTITION BY {partition} ORDER BY c._seq DESC NULLS LAST) AS _xero_rn "
+            f"FROM {quote(raw)} c JOIN {stg_parent} p "
+            f"ON p.tenant_id = c.tenant_id AND p.{parent_pk} = c.{parent_key} "
+            f"WHERE c._seq IS NOT DISTINCT FROM p._seq) d "
+            f"WHERE _xero_rn = 1",
+        )
+        orphans = session.scalar(
+            f"SELECT count(*) FROM {quote(raw)} c WHERE NOT EXISTS (SELECT 1 FROM {stg_parent} p "
+            f"WHERE p.tenant_id = c.tenant_id AND p.{parent_pk} = c.{parent_key})"
+        )
+        if orphans:
+            log.warning(
+                "%s/%s: %d child rows without a parent in this batch were skipped",
+                tenant_id,
+                child.name,
+                orphans,
+            )
+        target = session.table(child.name)
+        join = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in keys)
+        differs = " OR ".join(
+            [f"t._raw IS DISTINCT FROM CAST(s._raw AS {self._json})"]
+            + [
+                f"t.{quote(c.name)} IS DISTINCT FROM s.{quote(c.name)}"
+                for c in child.columns
+                if c.name not in keys
+            ]
+        )
+        unchanged = f"SELECT {parent_pk} FROM {stg_parent} WHERE {_ACTION} = 'unchanged'"
+        session.execute(
+            f"UPDATE {stg_parent} SET {_ACTION} = 'update' WHERE {_ACTION} = 'unchanged' AND {parent_pk} IN ("
+            f"SELECT s.{parent_key} FROM {quote(stg)} s LEFT JOIN {target} t ON {join} "
+            f"WHERE t.tenant_id IS NULL OR {differs} "
+            f"UNION SELECT t.{parent_key} FROM {target} t WHERE t.tenant_id = ? AND t.{parent_key} IN ({unchanged}) "
+            f"AND NOT EXISTS (SELECT 1 FROM {quote(stg)} s WHERE {join}))",
+            (tenant_id,),
+        )
+        return stg
+
+    def _upsert_parent(self, session: Session, table: Table, now: datetime, run_id: str) -> dict[str, int]:
+        """Insert new and update changed parent rows; return the count per action."""
+        keys = key_columns(table)
+        target = session.table(table.name)
+        stg = quote(f"_xero_stg_{table.name}")
+        key_cols = ", ".join(quote(k) for k in keys)
+        value_cols = [c.name for c in table.columns if c.name not in keys]
+        data_names = [name for name, _ in data_columns(table)] + ["_raw"]
+        insert_cols = ", ".join(quote(n) for n in [*data_names, "_loaded_at", "_run_id"])
+        select_cols = ", ".join(
+            f"CAST({quote(n)} AS {self._json})" if n == "_raw" else quote(n) for n in data_names
+        )
+        updates = ", ".join(
+            f"{quote(n)} = excluded.{quote(n)}" for n in [*value_cols, "_raw", "_loaded_at", "_run_id"]
+        )
+        session.execute(
+            f"INSERT INTO {target} ({insert_cols}) "
+            f"SELECT {select_cols}, CAST(? AS TIMESTAMPTZ), CAST(? AS TEXT) FROM {stg} "
+            f"WHERE {_ACTION} <> 'unchanged' ORDER BY {key_cols} "
+            f"ON CONFLICT ({key_cols}) DO UPDATE SET {updates}",
+            (now, run_id),
+        )
+        return {
+            action: int(n) for action, n in session.query(f"SELECT {_ACTION}, count(*) FROM {stg} GROUP BY 1")
+        }
+
+    def _replace_children(
+        self, session: Session, parent: Table, child: ChildTable, tenant_id: str, now: datetime, run_id: str
+    ) -> tuple[int, int]:
+        """Replace the child rows of every inserted or updated parent; return (rows written, rows deleted)."""
+        parent_pk = quote(parent.primary_key[0])
+        parent_key = quote(child.parent_key)
+        stg_parent = quote(f"_xero_stg_{parent.name}")
+        stg = quote(f"_xero_stg_{child.name}")
+        target = session.table(child.name)
+        changed_parents = f"SELECT {parent_pk} FROM {stg_parent} WHERE {_ACTION} <> 'unchanged'"
+        deleted = session.scalar(
+            f"SELECT count(*) FROM {target} WHERE tenant_id = ? AND {parent_key} IN ({changed_parents})",
+            (tenant_id,),
+        )
+        session.execute(
+            f"DELETE FROM {target} WHERE tenant_id = ? AND {parent_key} IN ({changed_parents})", (tenant_id,)
+        )
+        data_names = [name for name, _ in data_columns(child)] + ["_raw"]
+        insert_cols = ", ".join(quote(n) for n in [*data_names, "_loaded_at", "_run_id"])
+        select_cols = ", ".join(
+            f"CAST(s.{quote(n)} AS {self._json})" if n == "_raw" else f"s.{quote(n)}" for n in data_names
+        )
+        keys = ", ".join(f"s.{quote(k)}" for k in key_columns(child))
+        session.execute(
+            f"INSERT INTO {target} ({insert_cols}) SELECT {select_cols}, CAST(? AS TIMESTAMPTZ), "
+            f"CAST(? AS TEXT) FROM {stg} s WHERE s.{parent_key} IN ({changed_parents}) ORDER BY {keys}",
+            (now, run_id),
+        )
+        written = session.scalar(f"SELECT count(*) FROM {stg} s WHERE s.{parent_key} IN ({changed_parents})")
+        return int(written), int(deleted)
+
+    def _store_quarantine(
+        self, session: Session, entity: Entity, tenant_id: str, data_dir: Path, now: datetime, run_id: str
+    ) -> int:
+        """Store this tenant × entity's quarantine rows (replacing those of an earlier try of this run)."""
+        raw = "_xero_raw_quarantine"
+        types = {"_seq": "BIGINT"}
+        self._backend.create_temp_table(
+            session, raw, [(n, types.get(n, "TEXT")) for n in _QUARANTINE_COLUMNS]
+        )
+        files = parquet_files(data_dir / QUARANTINE)
+        self._backend.copy_parquet(
+            session,
+            raw,
+            files,
+            present_columns(files, _QUARANTINE_COLUMNS),
+            {"tenant_id": tenant_id, "entity": entity.name},
+        )
+        target = session.table(QUARANTINE)
+        session.execute(
+            f"DELETE FROM {target} WHERE tenant_id = ? AND entity = ? AND _run_id = ?",
+            (tenant_id, entity.name, run_id),
+        )
+        session.execute(
+            f"INSERT INTO {target} (tenant_id, entity, _run_id, row_index, table_name, record_id, reason, "
+            "_raw, _seq, _quarantined_at) "
+            "SELECT tenant_id, entity, CAST(? AS TEXT), "
+            "row_number() OVER (ORDER BY _seq NULLS LAST, table_name, record_id NULLS LAST, reason), "
+            f"table_name, record_id, reason, _raw, _seq, CAST(? AS TIMESTAMPTZ) FROM {quote(raw)}",
+            (run_id, now),
+        )
+        return int(session.scalar(f"SELECT count(*) FROM {quote(raw)}"))
+
+    def _write_sync_state(
+        self,
+        session: Session,
+        tenant_id: str,
+        entity: Entity,
+        result: LoadResult,
+        run_id: str,
+        now: datetime,
+        stats: dict[str, Any],
+    ) -> None:
+        """Record the load in ``_sync_state`` (inside the load's transaction)."""
+        api_calls = stats.get("api_calls")
+        session.execute(
+            f"UPDATE {session.table(SYNC_STATE)} SET watermark = CAST(? AS TIMESTAMPTZ), "
+            "last_run_id = CAST(? AS TEXT), last_run_at = CAST(? AS TIMESTAMPTZ), "
+            "rows_loaded = CAST(? AS BIGINT), rows_inserted = CAST(? AS BIGINT), "
+            "rows_updated = CAST(? AS BIGINT), rows_unchanged = CAST(? AS BIGINT), "
+            "children_replaced = CAST(? AS BIGINT), rows_quarantined = CAST(? AS BIGINT), "
+            f"api_calls = CAST(? AS BIGINT), stats = CAST(? AS {self._json}) "
+            "WHERE tenant_id = ? AND entity = ?",
+            (
+                result.watermark,
+                run_id,
+                now,
+                result.loaded,
+                result.inserted,
+                result.updated,
+                result.unchanged,
+                result.children_replaced,
+                result.quarantined,
+                None if api_calls is None else int(api_calls),
+                json.dumps(stats, default=str, sort_keys=True),
+                tenant_id,
+                entity.name,
+            ),
+        )
+
+    # -- SQL models -----------------------------------------------------------------------------
+
+    def run_sql_dir(self, path: Path) -> list[str]:
+        """Run the ``*.sql`` models of ``path`` in name order in one transaction; return the model names.
+
+        Each file holds one ``create or replace view <name> as …`` statement with unqualified names:
+        the warehouse schema is the session's current schema (PostgreSQL ``search_path``, DuckDB
+        ``USE``), so the same SQL runs on both and in any schema. The views the files define are
+        dropped first (in reverse order, without CASCADE), so a model whose columns changed is
+        recreated on PostgreSQL too, and readers never see a half-built set.
+        """
+        files = sorted(Path(path).glob("*.sql"))
+        models = [(file, file.read_text(encoding="utf-8")) for file in files]
+        names = []
+        for file, text in models:
+            match = _VIEW_NAME.search(text)
+            if not match:
+                raise ValueError(f"{file.name}: expected one 'create or replace view <name> as …' statement")
+            names.append(match.group(1))
+        with self._backend.transaction(self.schema) as session:
+            self._backend.lock_ddl(session, self.schema)
+            self._backend.use_schema(session, self.schema)
+            for name in reversed(names):
+                session.execute(f"DROP VIEW IF EXISTS {session.table(name)}")
+            for (file, text), name in zip(models, names, strict=True):
+                log.info("Running model %s (%s)", name, file.name)
+                session.execute(text.strip().rstrip(";"))
+        return names
+
+
+def _dedupe_sql(raw: str, names: list[str], keys: list[str]) -> str:
+    """Return a query over ``raw`` keeping one row per key: the one with the highest ``_seq``."""
+    cols = ", ".join(quote(n) for n in names)
+    return (
+        f"SELECT {cols} FROM (SELECT {cols}, row_number() OVER (PARTITION BY "
+        f"{', '.join(quote(k) for k in keys)} ORDER BY _seq DESC NULLS LAST) AS _xero_rn "
+        f"FROM {quote(raw)}) d WHERE _xero_rn = 1"
+    )
+
+
+__all__ = ["LoadResult", "Warehouse"]
