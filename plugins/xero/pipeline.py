@@ -8,6 +8,7 @@ functions that need them.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -168,7 +169,13 @@ def load(transformed: dict[str, Any], warehouse_conn_id: str, schema: str, run_i
         base / "validated",
         watermark=watermark,
         run_id=run_id,
-        stats={"api_calls": transformed["api_calls"], "records": transformed["records"]},
+        stats={
+            "api_calls": transformed["api_calls"],
+            "records": transformed["records"],
+            "pages": transformed["pages"],
+            "tenant_name": transformed.get("tenant_name"),
+            "validation": transformed["validation"],
+        },
     )
     shutil.rmtree(base, ignore_errors=True)  # committed: the run's files are no longer needed
     loaded = {
@@ -178,7 +185,7 @@ def load(transformed: dict[str, Any], warehouse_conn_id: str, schema: str, run_i
         "api_calls": transformed["api_calls"],
         "records": transformed["records"],
         "watermark": transformed["watermark"],
-        **result.as_dict(),
+        **{key: value for key, value in dataclasses.asdict(result).items() if key != "watermark"},
     }
     log.info("Loaded %s", loaded)
     return loaded
