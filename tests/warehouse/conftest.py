@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,36 +20,7 @@ from xero.entities import Entity, Table
 from xero.schema import QUARANTINE_SCHEMA, arrow_schema
 from xero.warehouse import Warehouse
 
-DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 CONN_ID = "xero_warehouse_test"
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> str:
-    """Return the URL of a reachable PostgreSQL server (``XERO_TEST_POSTGRES_URL`` or the local default)."""
-    import psycopg
-
-    url = os.environ.get("XERO_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
-    try:
-        with psycopg.connect(url, connect_timeout=3) as conn:
-            conn.execute("SELECT 1")
-    except psycopg.Error as exc:
-        reason = f"PostgreSQL not reachable at {url.rsplit('@', 1)[-1]}: {type(exc).__name__}"
-        if os.environ.get("REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"{reason} (REQUIRE_POSTGRES=1)")
-        pytest.skip(reason)
-    return url
-
-
-@pytest.fixture
-def pg_schema(postgres_url: str) -> Iterator[str]:
-    """Return a fresh schema name for this test; the schema is dropped afterwards."""
-    import psycopg
-
-    schema = f"test_xero_{uuid.uuid4().hex[:12]}"
-    yield schema
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 WarehouseFactory = Callable[..., Warehouse]

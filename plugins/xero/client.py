@@ -1,0 +1,855 @@
+"""The HTTP client of the Xero API: one request method, one retry policy, pacing and lossless paging.
+
+Every request goes through :meth:`XeroClient.request_json`, which sets the ``Authorization``,
+``xero-tenant-id``, ``Accept`` and ``User-Agent`` headers and a timeout, counts the call per tenant,
+reads the rate-limit headers, maps error statuses to :mod:`xero.exceptions` and retries under one
+tenacity policy (:func:`is_retryable`, :class:`XeroWait`, :class:`XeroStop`): 5xx, timeouts, connection
+resets and malformed JSON are retried with bounded exponential backoff and jitter; a minute-limit 429
+waits ``Retry-After`` and goes on without counting as a failure; a daily-limit 429 raises
+:class:`~xero.exceptions.XeroDailyLimitReached` at once. A 401 ``TokenExpired`` forces one token
+refresh and one resend.
+
+Lossless paging
+---------------
+Xero pages by offset over a set ordered by ``UpdatedDateUTC ASC, <ID> ASC``. When a record already
+read is updated between two page requests, it leaves its place and goes to the end: every record
+behind it moves forward one position, so the record that was first on the next page slides onto the
+page just read and is never seen. Each such update skips exactly one record, and every skipped record
+sorts *after* the moved record's original position (only records behind it shift).
+
+:meth:`XeroClient.iter_pages` detects this without extra calls. It keeps, for the current pass, a map
+of record id → ``UpdatedDateUTC`` first seen. A moved record necessarily reappears later in the same
+pass (it went to the end, which the pass still reads; a record updated after the last page request
+moved no record the pass still had to read). So "no id reappeared" proves the pass skipped nothing.
+If ids did reappear, every skipped record has an ``UpdatedDateUTC`` at or after the earliest *original*
+``UpdatedDateUTC`` of the reappeared records (or it was itself updated since, which makes it newer
+still). A recovery pass with ``If-Modified-Since`` set to that instant, truncated to the second
+(Xero compares at second precision, inclusively), therefore returns every skipped record. The
+recovery pass is checked the same way; after ``max_passes`` passes that all saw changes, a
+:class:`~xero.exceptions.XeroPagingError` is raised instead of returning incomplete data.
+
+Two refinements keep this exact and cheap. A reappearance with the *same* ``UpdatedDateUTC`` is the
+same version served twice (an overlap between pages), not a move, and costs nothing. And a record that
+*leaves* the set mid-pass (Xero rarely removes records, but a filtered list could lose one) shifts the
+rest back without any reappearance: when ``pagination.itemCount`` drops between two pages, the skipped
+record sorts after everything read so far, so the recovery pass starts at the newest ``UpdatedDateUTC``
+read before that page. (A removal and an addition between the same two requests cancel out in the
+count; the scheduled full re-read of an entity is the backstop for that.)
+
+Pages are yielded as they arrive; records may repeat across pages and passes (the loader keeps the last
+occurrence of an id). An unchanged tenant costs one call per entity; ``n`` records cost
+``ceil(n / page_size)`` calls (a short page, or ``pagination.pageCount``, ends the pass).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote
+
+import requests
+import tenacity
+
+from xero import __version__
+from xero.auth import AccessTokenProvider
+from xero.entities import MAX_PAGE_SIZE, Entity
+from xero.exceptions import (
+    XeroAuthError,
+    XeroClientError,
+    XeroDailyLimitReached,
+    XeroMalformedResponse,
+    XeroNotFoundError,
+    XeroOrganisationOffline,
+    XeroPagingError,
+    XeroRateLimitError,
+    XeroServerError,
+    XeroTokenExpired,
+    XeroValidationError,
+)
+from xero.parsing import parse_xero_datetime
+from xero.scopes import ScopeFamily, missing_scope_hint
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = f"airflow-provider-xero/{__version__}"
+ACCOUNTING_PATH = "api.xro/2.0"
+IF_MODIFIED_SINCE_FORMAT = "%Y-%m-%dT%H:%M:%S"
+#: Seconds to wait before retrying an organisation that Xero reports offline ("5 mins or so").
+ORGANISATION_OFFLINE_WAIT = 300.0
+#: Length of Xero's per-tenant minute window, waited out when the minute allowance reaches 0.
+MINUTE_WINDOW = 60.0
+#: Recovery floor meaning "re-read everything" (a moved record had no readable UpdatedDateUTC).
+_BEGINNING = datetime.min.replace(tzinfo=UTC)
+
+
+# -- value objects ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Tenant:
+    """A Xero organisation the connection may read.
+
+    :param tenant_id: the ``xero-tenant-id``.
+    :param tenant_name: the organisation's name, when known (``None`` for configured ids).
+    :param tenant_type: ``ORGANISATION`` or ``PRACTICE``, when known.
+    """
+
+    tenant_id: str
+    tenant_name: str | None = None
+    tenant_type: str | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of records as Xero returned it.
+
+    :param records: the records (never shown in reprs: they are financial data).
+    :param number: 1-based sequence number of this page within the whole iteration (all passes).
+    :param tenant_id: the tenant read.
+    :param entity: the entity's registry name.
+    :param page: the ``page`` parameter sent (1 for unpaged endpoints).
+    :param pass_number: 1 for the main pass, 2+ for recovery passes after mid-paging changes.
+    :param modified_since: the ``If-Modified-Since`` sent, truncated to the second (``None``: none).
+    :param page_count: ``pagination.pageCount`` when Xero sent it.
+    :param item_count: ``pagination.itemCount`` when Xero sent it.
+    :param recovery_since: if records moved during this pass so far, the instant a recovery pass will
+        re-read from. A caller that stops early must not advance its watermark past it.
+    """
+
+    records: list[dict[str, Any]] = field(repr=False)
+    number: int
+    tenant_id: str
+    entity: str
+    page: int = 1
+    pass_number: int = 1
+    modified_since: datetime | None = None
+    page_count: int | None = None
+    item_count: int | None = None
+    recovery_since: datetime | None = None
+
+
+@dataclass
+class RateLimits:
+    """The rate-limit headers of the latest response for a tenant.
+
+    :param minute_remaining: ``X-MinLimit-Remaining``.
+    :param day_remaining: ``X-DayLimit-Remaining``.
+    :param app_minute_remaining: ``X-AppMinLimit-Remaining`` (app-wide).
+    :param observed_at: clock time of the response.
+    """
+
+    minute_remaining: int | None = None
+    day_remaining: int | None = None
+    app_minute_remaining: int | None = None
+    observed_at: float = 0.0
+
+
+# -- small pure helpers ----------------------------------------------------------------------------
+def format_modified_since(value: datetime) -> str:
+    """Format ``value`` for ``If-Modified-Since``: UTC ``YYYY-MM-DDTHH:MM:SS`` (naive values are UTC)."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.strftime(IF_MODIFIED_SINCE_FORMAT)
+
+
+def truncate_to_second(value: datetime) -> datetime:
+    """Return ``value`` in UTC without its fraction of a second (naive values are taken as UTC)."""
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value.replace(microsecond=0)
+
+
+def parse_updated(value: object) -> datetime | None:
+    """Return the instant of a Xero ``UpdatedDateUTC`` value, or ``None`` when it is absent or unreadable.
+
+    Only the paging cursor uses this, and a bad value must not fail a page (the normaliser reports it).
+    """
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    try:
+        return parse_xero_datetime(value, "UpdatedDateUTC")
+    except (ValueError, TypeError):
+        return None
+
+
+def _int_header(headers: Mapping[str, str], name: str) -> int | None:
+    value = headers.get(name)
+    if value is None:
+        return None
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        return None
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Return the seconds of a ``Retry-After`` header (delta-seconds or an HTTP date), or ``None``."""
+    if value is None or not str(value).strip():
+        return None
+    text = str(value).strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+# -- retry policy: the one place that decides what is retried and how long to wait ---------------
+def is_retryable(exc: BaseException) -> bool:
+    """Tell whether a failed request may succeed when sent again.
+
+    Retried: Xero 5xx (including an offline organisation), minute/concurrency 429s, malformed or
+    truncated JSON, timeouts and connection errors (resets, refused, dropped mid-body). Never retried:
+    the daily limit, auth and validation errors, other 4xx.
+    """
+    if isinstance(exc, XeroDailyLimitReached):
+        return False
+    if isinstance(exc, XeroRateLimitError | XeroServerError | XeroMalformedResponse):
+        return True
+    return isinstance(
+        exc,
+        requests.Timeout
+        | requests.ConnectionError
+        | requests.exceptions.ChunkedEncodingError
+        | requests.exceptions.ContentDecodingError,
+    )
+
+
+class XeroWait:
+    """How long to wait before a retry: ``Retry-After`` for rate limits, minutes for an offline org,
+    exponential backoff with jitter otherwise.
+
+    :param backoff: tenacity wait for ordinary failures (``tenacity.wait_none()`` in tests).
+    :param rate_limit_default: wait for a minute-limit 429 without ``Retry-After``.
+    :param offline_wait: wait for "The Organisation is offline".
+    """
+
+    def __init__(
+        self,
+        backoff: tenacity.wait.wait_base | None = None,
+        *,
+        rate_limit_default: float = MINUTE_WINDOW,
+        offline_wait: float = ORGANISATION_OFFLINE_WAIT,
+    ) -> None:
+        self.backoff = backoff or tenacity.wait_exponential_jitter(initial=1, max=60, jitter=2)
+        self.rate_limit_default = rate_limit_default
+        self.offline_wait = offline_wait
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        if isinstance(exc, XeroRateLimitError):
+            if exc.retry_after is not None:
+                return exc.retry_after
+            if exc.problem in ("minute", "appminute"):
+                return self.rate_limit_default
+        elif isinstance(exc, XeroOrganisationOffline):
+            return self.offline_wait
+        return float(self.backoff(retry_state))
+
+
+class XeroStop:
+    """When to give up: after ``max_failures`` failed attempts; rate-limit waits are counted apart.
+
+    :param max_failures: attempts that failed with a retryable error (5xx, reset, timeout, bad JSON).
+    :param max_rate_limit_waits: minute-limit 429s waited out within one request.
+    :param max_offline_waits: waits for an offline organisation within one request.
+    """
+
+    def __init__(
+        self, max_failures: int = 5, max_rate_limit_waits: int = 30, max_offline_waits: int = 1
+    ) -> None:
+        self.max_failures = max_failures
+        self.max_rate_limit_waits = max_rate_limit_waits
+        self.max_offline_waits = max_offline_waits
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        counts: Counter[str] = retry_state.__dict__.setdefault("xero_counts", Counter())
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        if isinstance(exc, XeroRateLimitError):
+            counts["rate_limit"] += 1
+            return counts["rate_limit"] > self.max_rate_limit_waits
+        if isinstance(exc, XeroOrganisationOffline):
+            counts["offline"] += 1
+            if counts["offline"] > self.max_offline_waits:
+                return True
+        counts["failure"] += 1
+        return counts["failure"] >= self.max_failures
+
+
+def _log_retry(retry_state: tenacity.RetryCallState) -> None:
+    exc = retry_state.outcome.exception() if retry_state.outcome else None
+    log.warning(
+        "Xero request failed (%s: %s); retrying in %.1f s",
+        type(exc).__name__,
+        exc,
+        retry_state.upcoming_sleep,
+    )
+
+
+def build_retrying(
+    *,
+    wait: tenacity.wait.wait_base | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    max_failures: int = 5,
+    max_rate_limit_waits: int = 30,
+    offline_wait: float = ORGANISATION_OFFLINE_WAIT,
+) -> tenacity.Retrying:
+    """Build the retry policy of every Xero request.
+
+    :param wait: backoff for ordinary failures (default: exponential with jitter, at most 60 s).
+    :param sleep: how to wait (tests pass a recorder so nothing really sleeps).
+    :param max_failures: attempts before a retryable failure is raised.
+    :param max_rate_limit_waits: minute-limit waits before giving up.
+    :param offline_wait: seconds to wait for an offline organisation.
+    """
+    return tenacity.Retrying(
+        retry=tenacity.retry_if_exception(is_retryable),
+        wait=XeroWait(wait, offline_wait=offline_wait),
+        stop=XeroStop(max_failures, max_rate_limit_waits),
+        sleep=sleep,
+        before_sleep=_log_retry,
+        reraise=True,
+    )
+
+
+# -- error mapping -------------------------------------------------------------------------------
+def _problem_fields(response: requests.Response) -> tuple[str | None, str | None, list[str]]:
+    """Return Xero's ``(Title, Detail, validation messages)`` of an error response; no other body text."""
+    content_type = response.headers.get("Content-Type", "")
+    text = response.text or ""
+    data: Any = None
+    if "json" in content_type or text.lstrip()[:1] in ("{", "["):
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+    if isinstance(data, dict):
+        title = data.get("Title") or data.get("Type") or data.get("title") or data.get("error")
+        detail = (
+            data.get("Detail") or data.get("Message") or data.get("detail") or data.get("error_description")
+        )
+        messages: list[str] = []
+        if data.get("Message"):
+            messages.append(str(data["Message"]))
+        for element in data.get("Elements") or []:
+            if isinstance(element, dict):
+                for error in element.get("ValidationErrors") or []:
+                    if isinstance(error, dict) and error.get("Message"):
+                        messages.append(str(error["Message"]))
+        messages = list(dict.fromkeys(messages))[:20]
+        return (str(title) if title else None, str(detail) if detail else None, messages)
+    if data is None and text and ("text/plain" in content_type or not content_type):
+        first_line = text.strip().splitlines()[0] if text.strip() else ""
+        return (None, first_line[:200] or None, [])
+    return (None, None, [])
+
+
+# -- the client ------------------------------------------------------------------------------------
+class XeroClient:
+    """Talk to the Xero API for one connection.
+
+    :param api_url: base URL of the API (``https://api.xero.com``).
+    :param tokens: gives access tokens (see :class:`xero.auth.TokenManager`).
+    :param timeout: seconds for every request.
+    :param page_size: records per page on paged endpoints (1-1000).
+    :param scopes: the connection's scope family or list, to name a missing scope in errors.
+    :param session: the ``requests.Session`` to use.
+    :param retrying: the retry policy (:func:`build_retrying` by default).
+    :param sleep: how to wait when pacing (injectable for tests).
+    :param clock: returns Unix seconds (injectable for tests).
+    :param max_passes: paging passes (1 + recoveries) before giving up on data that keeps moving.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_url: str,
+        tokens: AccessTokenProvider,
+        timeout: float = 60.0,
+        page_size: int = MAX_PAGE_SIZE,
+        scopes: ScopeFamily | Sequence[str] = "granular",
+        session: requests.Session | None = None,
+        retrying: tenacity.Retrying | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        max_passes: int = 5,
+    ) -> None:
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}")
+        self.api_url = api_url.rstrip("/")
+        self.tokens = tokens
+        self.timeout = timeout
+        self.page_size = page_size
+        self.scopes = scopes
+        self.session = session or requests.Session()
+        self.retrying = retrying or build_retrying(sleep=sleep)
+        self.sleep = sleep
+        self.clock = clock
+        self.max_passes = max_passes
+        #: API calls sent per tenant id (every HTTP attempt, including retries).
+        self.calls: Counter[str] = Counter()
+        #: Calls to the identity endpoints that need no tenant (``/connections``).
+        self.identity_calls = 0
+        #: Latest rate-limit headers per tenant id.
+        self.limits: dict[str, RateLimits] = {}
+        self.app_minute_remaining: int | None = None
+        self._app_observed_at = 0.0
+
+    def __repr__(self) -> str:
+        return f"XeroClient(api_url={self.api_url!r})"
+
+    # -- URLs ---------------------------------------------------------------------------------------
+    def accounting_url(self, path: str) -> str:
+        """Return the URL of an Accounting API endpoint such as ``Invoices``."""
+        return f"{self.api_url}/{ACCOUNTING_PATH}/{quote(path.strip('/'), safe='/')}"
+
+    def connections_url(self) -> str:
+        """Return the URL of the ``/connections`` endpoint."""
+        return f"{self.api_url}/connections"
+
+    # -- the one request method -----------------------------------------------------------------
+    def request_json(
+        self,
+        method: str,
+        url: str,
+        *,
+        tenant_id: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        entity: Entity | None = None,
+        label: str | None = None,
+    ) -> Any:
+        """Send one request under the retry policy and return its JSON body (``None`` for 304).
+
+        :param method: HTTP method.
+        :param url: full URL (see :meth:`accounting_url`).
+        :param tenant_id: value of ``xero-tenant-id``; ``None`` for identity endpoints.
+        :param params: query parameters.
+        :param headers: extra headers (``If-Modified-Since``).
+        :param entity: the entity read, to name its scope in an authorisation error.
+        :param label: what is being read, for messages (``Invoices page 2``).
+        """
+        if tenant_id is not None and not tenant_id.strip():
+            raise ValueError("tenant_id must not be empty")
+        what = label or url.rsplit("/", 1)[-1]
+        return self.retrying(
+            self._attempt, method, url, tenant_id, dict(params or {}), dict(headers or {}), entity, what
+        )
+
+    def _attempt(
+        self,
+        method: str,
+        url: str,
+        tenant_id: str | None,
+        params: dict[str, Any],
+        headers: dict[str, str],
+        entity: Entity | None,
+        what: str,
+    ) -> Any:
+        self._pace(tenant_id)
+        token = self.tokens.access_token()
+        response = self._send(method, url, token, tenant_id, params, headers)
+        try:
+            self._raise_for_status(response, method, what, tenant_id, entity)
+        except XeroTokenExpired:
+            log.info("Xero access token expired during %s; refreshing once", what)
+            token = self.tokens.refresh(stale_access_token=token)
+            response = self._send(method, url, token, tenant_id, params, headers)
+            self._raise_for_status(response, method, what, tenant_id, entity)
+        if response.status_code == 304:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise XeroMalformedResponse(
+                f"Xero {method} {what} (tenant {tenant_id}): HTTP {response.status_code} body is not valid JSON "
+                f"({len(response.content)} bytes)",
+                status=response.status_code,
+            ) from None
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        token: str,
+        tenant_id: str | None,
+        params: dict[str, Any],
+        headers: dict[str, str],
+    ) -> requests.Response:
+        request_headers = {
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+            **headers,
+            "Authorization": f"Bearer {token}",
+        }
+        if tenant_id is not None:
+            request_headers["xero-tenant-id"] = tenant_id
+            self.calls[tenant_id] += 1
+        else:
+            self.identity_calls += 1
+        response = self.session.request(
+            method, url, params=params, headers=request_headers, timeout=self.timeout
+        )
+        self._record_limits(tenant_id, response)
+        return response
+
+    # -- rate limits --------------------------------------------------------------------------------
+    def _record_limits(self, tenant_id: str | None, response: requests.Response) -> None:
+        headers = response.headers
+        now = self.clock()
+        app = _int_header(headers, "X-AppMinLimit-Remaining")
+        if app is not None:
+            self.app_minute_remaining = app
+            self._app_observed_at = now
+        if tenant_id is None:
+            return
+        minute = _int_header(headers, "X-MinLimit-Remaining")
+        day = _int_header(headers, "X-DayLimit-Remaining")
+        if minute is None and day is None and app is None:
+            return
+        state = self.limits.setdefault(tenant_id, RateLimits())
+        if minute is not None:
+            state.minute_remaining = minute
+        if day is not None:
+            state.day_remaining = day
+        if app is not None:
+            state.app_minute_remaining = app
+        state.observed_at = now
+
+    def _pace(self, tenant_id: str | None) -> None:
+        """Wait out the minute window when its allowance is spent; stop when the day's is."""
+        state = self.limits.get(tenant_id) if tenant_id is not None else None
+        if state is not None and state.day_remaining is not None and state.day_remaining <= 0:
+            raise XeroDailyLimitReached(
+                f"Xero daily call limit of tenant {tenant_id} is spent (X-DayLimit-Remaining: 0); "
+                "resume on a later run",
+                status=None,
+                problem="day",
+            )
+        resume = 0.0
+        if state is not None and state.minute_remaining is not None and state.minute_remaining <= 0:
+            resume = state.observed_at + MINUTE_WINDOW
+        if self.app_minute_remaining is not None and self.app_minute_remaining <= 0:
+            resume = max(resume, self._app_observed_at + MINUTE_WINDOW)
+        delay = resume - self.clock()
+        if delay > 0:
+            log.info(
+                "Xero minute allowance spent for tenant %s; waiting %.0f s for the next window",
+                tenant_id,
+                delay,
+            )
+            self.sleep(delay)
+        if resume:
+            if state is not None:
+                state.minute_remaining = None
+            self.app_minute_remaining = None
+
+    # -- status → exception ---------------------------------------------------------------------------
+    def _raise_for_status(
+        self,
+        response: requests.Response,
+        method: str,
+        what: str,
+        tenant_id: str | None,
+        entity: Entity | None,
+    ) -> None:
+        status = response.status_code
+        if status < 400:
+            return
+        title, detail, messages = _problem_fields(response)
+        where = f"Xero {method} {what}" + (f" (tenant {tenant_id})" if tenant_id else "")
+        said = ": ".join(part for part in (title, detail) if part)
+        base = f"{where}: HTTP {status}" + (f" {said}" if said else "")
+        correlation = response.headers.get("Xero-Correlation-Id")
+        if correlation:
+            base += f" [Xero-Correlation-Id {correlation}]"
+        kwargs: dict[str, Any] = {"status": status, "title": title, "detail": detail}
+        detail_text = detail or ""
+        if status == 401:
+            if detail_text.startswith("TokenExpired") or title == "TokenExpired":
+                raise XeroTokenExpired(f"{base}; the access token expired", **kwargs)
+            if "AuthorizationUnsuccessful" in detail_text:
+                hint = missing_scope_hint(entity, self.scopes)
+                raise XeroAuthError(
+                    f"{base}; the app is not authorised for this: {hint}; re-run the consent step with it",
+                    **kwargs,
+                )
+            raise XeroAuthError(
+                f"{base}; the access token was refused: consent may have been revoked or expired; "
+                "re-run the consent step",
+                **kwargs,
+            )
+        if status == 403:
+            if "AuthenticationUnsuccessful" in detail_text:
+                raise XeroAuthError(
+                    f"{base}; tenant {tenant_id} is not connected to this app (disconnected, wrong or stale "
+                    "tenant id): reconnect the organisation by re-running the consent step, or fix the "
+                    "connection's extra 'tenant_ids'",
+                    **kwargs,
+                )
+            hint = missing_scope_hint(entity, self.scopes)
+            raise XeroAuthError(
+                f"{base}; not permitted: {hint}, and the Xero user needs access to it", **kwargs
+            )
+        if status == 400:
+            shown = "; ".join(messages) if messages else (detail or "")
+            raise XeroValidationError(
+                f"{where}: HTTP 400 {shown}".rstrip()
+                + (f" [Xero-Correlation-Id {correlation}]" if correlation else ""),
+                messages=messages,
+                **kwargs,
+            )
+        if status == 404:
+            raise XeroNotFoundError(f"{base}; not found (or the URL is too long)", **kwargs)
+        if status == 429:
+            self._raise_rate_limit(response, tenant_id, base, kwargs)
+        if status == 503 and "organisation is offline" in detail_text.lower():
+            raise XeroOrganisationOffline(f"{base}; retry in a few minutes", **kwargs)
+        if status >= 500:
+            raise XeroServerError(base, **kwargs)
+        raise XeroClientError(base, **kwargs)
+
+    def _raise_rate_limit(
+        self, response: requests.Response, tenant_id: str | None, base: str, kwargs: dict[str, Any]
+    ) -> None:
+        problem = (response.headers.get("X-Rate-Limit-Problem") or "").strip().lower()
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        retry_after = parse_retry_after(response.headers.get("Retry-After"), now)
+        if "day" in problem:
+            resume_at = now + timedelta(seconds=retry_after) if retry_after is not None else None
+            when = (
+                f"; resume after {resume_at:%Y-%m-%d %H:%M:%S} UTC"
+                if resume_at
+                else "; resume on a later run"
+            )
+            raise XeroDailyLimitReached(
+                f"{base}; the tenant's daily call limit is spent{when}",
+                problem=problem,
+                retry_after=retry_after,
+                resume_at=resume_at,
+                **kwargs,
+            )
+        # The retry waits Retry-After (or a window): pacing must not wait a second time for it.
+        state = self.limits.get(tenant_id) if tenant_id is not None else None
+        if state is not None:
+            state.minute_remaining = None
+        self.app_minute_remaining = None
+        raise XeroRateLimitError(
+            f"{base}; rate limit {problem or 'unspecified'}"
+            + (f", retry after {retry_after:.0f} s" if retry_after is not None else ""),
+            problem=problem,
+            retry_after=retry_after,
+            **kwargs,
+        )
+
+    # -- endpoints -----------------------------------------------------------------------------------
+    def get_connections(self) -> list[dict[str, Any]]:
+        """Return the tenants connected to the app (``GET /connections``)."""
+        data = self.request_json("GET", self.connections_url(), label="connections")
+        if not isinstance(data, list):
+            raise XeroMalformedResponse("Xero GET connections: expected a JSON array")
+        return [item for item in data if isinstance(item, dict)]
+
+    def list_tenants(self) -> list[Tenant]:
+        """Return every tenant the app is connected to."""
+        return [
+            Tenant(str(item["tenantId"]), item.get("tenantName"), item.get("tenantType"))
+            for item in self.get_connections()
+            if item.get("tenantId")
+        ]
+
+    def iter_pages(self, tenant_id: str, entity: Entity, modified_since: datetime | None) -> Iterator[Page]:
+        """Yield the records of ``entity`` changed since ``modified_since``, page by page, losing none.
+
+        :param tenant_id: the tenant to read.
+        :param entity: the entity to read (path, paging, If-Modified-Since, includeArchived).
+        :param modified_since: read records updated at or after this instant; ``None`` reads all.
+        :raises XeroPagingError: when data kept moving through every allowed recovery pass.
+        """
+        if not tenant_id or not tenant_id.strip():
+            raise ValueError("tenant_id must not be empty")
+        since = truncate_to_second(modified_since) if modified_since and entity.modified_since else None
+        counter = iter(range(1, 1 << 62))
+        if not entity.paged:
+            records, _ = self._fetch(tenant_id, entity, since, None, label=entity.path)
+            self._log_page(tenant_id, entity, 1, 1, len(records))
+            yield Page(records, next(counter), tenant_id, entity.name, 1, 1, since)
+            return
+        for pass_number in range(1, self.max_passes + 1):
+            recovery = yield from self._one_pass(tenant_id, entity, since, pass_number, counter)
+            if recovery is None:
+                return
+            since = None if recovery == _BEGINNING else recovery
+            log.warning(
+                "Xero %s (tenant %s): records changed while paging; recovery pass from %s",
+                entity.path,
+                tenant_id,
+                format_modified_since(since) if since else "the beginning",
+            )
+        raise XeroPagingError(
+            f"Xero {entity.path} (tenant {tenant_id}): records kept changing during {self.max_passes} paging "
+            "passes; giving up rather than returning incomplete data (re-run later)"
+        )
+
+    def _one_pass(
+        self,
+        tenant_id: str,
+        entity: Entity,
+        since: datetime | None,
+        pass_number: int,
+        counter: Iterator[int],
+    ) -> Generator[Page, None, datetime | None]:
+        """Read every page once; return the instant to re-read from if records moved, else ``None``."""
+        first_seen: dict[str, datetime | None] = {}
+        recovery: datetime | None = None
+        newest: datetime | None = None  # the largest UpdatedDateUTC read so far in this pass
+        item_count: int | None = None
+        page_number = 1
+        while True:
+            label = f"{entity.path} page {page_number}"
+            records, pagination = self._fetch(tenant_id, entity, since, page_number, label=label)
+            floors: list[datetime] = []
+            count = _as_int(pagination.get("itemCount"))
+            if count is not None and item_count is not None and count < item_count:
+                # A record left the set: everything behind it shifted back one place, so the record
+                # past the last one read may have been skipped. It sorts after everything read so far.
+                floors.append(truncate_to_second(newest) if newest is not None else (since or _BEGINNING))
+            item_count = count if count is not None else item_count
+            seen_here: dict[str, datetime | None] = {}
+            for record in records:
+                record_id = record.get(entity.id_field)
+                if record_id is None:
+                    continue
+                key = str(record_id)
+                updated = parse_updated(record.get(entity.cursor_field))
+                if key in first_seen:
+                    original = first_seen[key]
+                    if original is not None and original == updated:
+                        continue  # the same version served twice: an overlap, not a move
+                    # Updated since an earlier page: it moved to the end, so a record behind its old
+                    # place may have been skipped. Re-read from its original instant (or the window).
+                    floors.append(
+                        truncate_to_second(original) if original is not None else (since or _BEGINNING)
+                    )
+                elif key not in seen_here:
+                    seen_here[key] = updated
+                if updated is not None and (newest is None or updated > newest):
+                    newest = updated
+            first_seen.update(seen_here)
+            if floors:
+                recovery = min([*floors, recovery] if recovery is not None else floors)
+            page_count = _as_int(pagination.get("pageCount"))
+            self._log_page(tenant_id, entity, page_number, pass_number, len(records), page_count)
+            yield Page(
+                records,
+                next(counter),
+                tenant_id,
+                entity.name,
+                page_number,
+                pass_number,
+                since,
+                page_count,
+                count,
+                recovery,
+            )
+            if len(records) < self.page_size or (page_count is not None and page_number >= page_count):
+                break
+            page_number += 1
+        if recovery is None:
+            return None
+        return max(recovery, since) if since is not None else recovery
+
+    def _fetch(
+        self,
+        tenant_id: str,
+        entity: Entity,
+        since: datetime | None,
+        page: int | None,
+        *,
+        label: str,
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        params: dict[str, Any] = {}
+        if page is not None:
+            params["page"] = page
+            params["pageSize"] = self.page_size
+        if entity.include_archived:
+            params["includeArchived"] = "true"
+        headers = {"If-Modified-Since": format_modified_since(since)} if since is not None else {}
+        data = self.request_json(
+            "GET",
+            self.accounting_url(entity.path),
+            tenant_id=tenant_id,
+            params=params,
+            headers=headers,
+            entity=entity,
+            label=label,
+        )
+        if data is None:  # 304 Not Modified
+            return [], {}
+        if not isinstance(data, dict) or not isinstance(data.get(entity.response_key), list):
+            raise XeroMalformedResponse(
+                f"Xero GET {label} (tenant {tenant_id}): response has no {entity.response_key!r} list"
+            )
+        records = [r for r in data.get(entity.response_key) or [] if isinstance(r, dict)]
+        pagination = data.get("pagination") if isinstance(data.get("pagination"), dict) else {}
+        return records, pagination or {}
+
+    def _log_page(
+        self,
+        tenant_id: str,
+        entity: Entity,
+        page: int,
+        pass_number: int,
+        rows: int,
+        page_count: int | None = None,
+    ) -> None:
+        state = self.limits.get(tenant_id) or RateLimits()
+        log.info(
+            "Xero %s tenant %s: page %d%s%s, %d rows; calls left this minute %s, today %s",
+            entity.path,
+            tenant_id,
+            page,
+            f"/{page_count}" if page_count else "",
+            f" (recovery pass {pass_number})" if pass_number > 1 else "",
+            rows,
+            "?" if state.minute_remaining is None else state.minute_remaining,
+            "?" if state.day_remaining is None else state.day_remaining,
+        )
+
+
+def _as_int(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+__all__ = [
+    "USER_AGENT",
+    "Page",
+    "RateLimits",
+    "Tenant",
+    "XeroClient",
+    "XeroStop",
+    "XeroWait",
+    "build_retrying",
+    "format_modified_since",
+    "is_retryable",
+    "parse_retry_after",
+    "parse_updated",
+    "truncate_to_second",
+]

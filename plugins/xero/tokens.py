@@ -1,0 +1,247 @@
+"""Where OAuth2 tokens are kept between tasks, and the lock that serialises their refresh.
+
+A token is a plain dict: ``access_token``, ``refresh_token``, ``expires_at`` (Unix seconds) and a
+few bookkeeping keys. Two stores implement the :class:`TokenStore` protocol:
+
+* :class:`VariableTokenStore`: an Airflow Variable holding the token as JSON (the default, shared by
+  every worker that reaches the API server);
+* :class:`FileTokenStore`: a JSON file written atomically (temporary file, ``fsync``, ``os.replace``)
+  with mode 0600.
+
+Refreshes run under a :class:`TokenLock`. :class:`FileLock` is an exclusive ``fcntl`` lock on a lock
+file, which serialises processes on one host; a cross-host lock (a Postgres advisory lock, a Redis
+lock) can be plugged in by implementing the same one-method protocol.
+
+Neither stores nor locks ever log or repr a token.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from xero.exceptions import XeroAuthError, XeroConfigError
+
+Token = dict[str, Any]
+
+
+@runtime_checkable
+class TokenStore(Protocol):
+    """Persist one token set."""
+
+    def load(self) -> Token | None:
+        """Return the stored token, or ``None`` when nothing is stored yet."""
+        ...
+
+    def save(self, token: Token) -> None:
+        """Persist ``token`` durably before returning."""
+        ...
+
+
+@runtime_checkable
+class TokenLock(Protocol):
+    """An exclusive lock held while a token is refreshed."""
+
+    def hold(self) -> AbstractContextManager[None]:
+        """Return a context manager that holds the lock while entered."""
+        ...
+
+
+def _safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", text)
+
+
+class VariableTokenStore:
+    """Keep the token as JSON in an Airflow Variable.
+
+    :param key: Variable key, e.g. ``xero_token__xero_default``.
+    :param getter: reads a Variable (``airflow.sdk.Variable.get`` by default; injectable for tests).
+    :param setter: writes a Variable (``airflow.sdk.Variable.set`` by default).
+    """
+
+    def __init__(
+        self,
+        key: str,
+        *,
+        getter: Callable[..., Any] | None = None,
+        setter: Callable[..., Any] | None = None,
+    ) -> None:
+        self.key = key
+        self._getter = getter
+        self._setter = setter
+
+    def __repr__(self) -> str:
+        return f"VariableTokenStore(key={self.key!r})"
+
+    def load(self) -> Token | None:
+        """Return the token stored in the Variable, bypassing the worker's secrets cache."""
+        if self._getter is None:
+            from airflow.sdk import Variable
+
+            with contextlib.suppress(Exception):  # another process may have rotated the token
+                from airflow.sdk.execution_time.cache import SecretCache
+
+                SecretCache.invalidate_variable(self.key)
+            raw = Variable.get(self.key, default=None)
+        else:
+            raw = self._getter(self.key, default=None)
+        if raw is None or raw == "":
+            return None
+        if isinstance(raw, dict):
+            return dict(raw)
+        try:
+            token = json.loads(raw)
+        except ValueError:
+            raise XeroAuthError(
+                f"token Variable {self.key!r} does not hold JSON; delete it to start over"
+            ) from None
+        if not isinstance(token, dict):
+            raise XeroAuthError(f"token Variable {self.key!r} does not hold a JSON object")
+        return token
+
+    def save(self, token: Token) -> None:
+        """Write ``token`` to the Variable."""
+        value = json.dumps(token, sort_keys=True)
+        if self._setter is None:
+            from airflow.sdk import Variable
+
+            Variable.set(self.key, value, description="Xero OAuth2 token (managed by the Xero hook)")
+        else:
+            self._setter(self.key, value)
+
+
+class FileTokenStore:
+    """Keep the token in a JSON file, replaced atomically and readable by its owner only.
+
+    :param path: the token file.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"FileTokenStore(path={str(self.path)!r})"
+
+    def load(self) -> Token | None:
+        """Return the token in the file, or ``None`` when the file does not exist or is empty."""
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        if not text.strip():
+            return None
+        try:
+            token = json.loads(text)
+        except ValueError:
+            raise XeroAuthError(
+                f"token file {str(self.path)!r} is not valid JSON; delete it to start over"
+            ) from None
+        if not isinstance(token, dict):
+            raise XeroAuthError(f"token file {str(self.path)!r} does not hold a JSON object")
+        return token
+
+    def save(self, token: Token) -> None:
+        """Write ``token`` to a temporary file in the same directory, ``fsync`` it and rename it over."""
+        directory = self.path.parent
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=directory)
+        try:
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(token, handle, sort_keys=True)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        with contextlib.suppress(OSError):  # make the rename itself durable
+            dir_fd = os.open(directory, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+
+
+class FileLock:
+    """An exclusive ``fcntl.flock`` on a lock file: serialises token refreshes between processes on a host.
+
+    :param path: the lock file (created with mode 0600; its content is irrelevant).
+    :param timeout: seconds to wait for the lock before giving up.
+    :param poll: seconds between attempts while waiting.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 120.0, poll: float = 0.05) -> None:
+        self.path = Path(path)
+        self.timeout = timeout
+        self.poll = poll
+
+    def __repr__(self) -> str:
+        return f"FileLock(path={str(self.path)!r})"
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        """Hold the lock for the duration of the ``with`` block."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            deadline = time.monotonic() + self.timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise XeroAuthError(
+                            f"timed out after {self.timeout:.0f}s waiting for the token lock {str(self.path)!r}"
+                        ) from None
+                    time.sleep(self.poll)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+
+def default_variable_key(conn_id: str) -> str:
+    """Return the Variable key that holds the token of connection ``conn_id``."""
+    return f"xero_token__{conn_id}"
+
+
+def build_token_store(
+    spec: str, conn_id: str, *, lock_dir: str | None = None
+) -> tuple[TokenStore, TokenLock]:
+    """Build the store and its refresh lock from the connection's ``token_store`` extra.
+
+    :param spec: ``variable`` (key ``xero_token__<conn_id>``), ``variable:<key>`` or ``file:<path>``.
+    :param conn_id: the Xero connection id.
+    :param lock_dir: directory of the lock file of a Variable store (the system temp dir by default).
+    """
+    kind, _, arg = spec.partition(":")
+    kind = kind.strip().lower()
+    arg = arg.strip()
+    if kind == "variable":
+        key = arg or default_variable_key(conn_id)
+        lock_path = Path(lock_dir or tempfile.gettempdir()) / f"airflow-xero-{_safe_name(key)}.lock"
+        return VariableTokenStore(key), FileLock(lock_path)
+    if kind == "file":
+        if not arg:
+            raise XeroConfigError(
+                "token_store", "'file:' needs a path, e.g. 'file:/var/lib/airflow/xero.json'"
+            )
+        path = Path(arg).expanduser()
+        if not path.is_absolute():
+            raise XeroConfigError("token_store", f"file path must be absolute, got {arg!r}")
+        return FileTokenStore(path), FileLock(path.with_name(path.name + ".lock"))
+    raise XeroConfigError("token_store", f"use 'variable', 'variable:<key>' or 'file:<path>', got {spec!r}")

@@ -1,0 +1,313 @@
+"""Outgoing requests, stop conditions, call counts and lossless paging of XeroClient.iter_pages."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from tests.client.fakes import API, BASE_MS, TENANT, FakeXero
+from xero import __version__
+from xero.client import format_modified_since, parse_updated
+from xero.entities import ACCOUNTS, CONTACTS, INVOICES, PAYMENTS
+from xero.exceptions import XeroMalformedResponse, XeroPagingError
+
+INVOICES_URL = f"{API}/api.xro/2.0/Invoices"
+
+
+def ids(pages) -> list[str]:
+    return [record["InvoiceID"] for page in pages for record in page.records]
+
+
+class TestOutgoingRequests:
+    def test_headers_and_params_of_a_paged_entity(self, requests_mock, make_client) -> None:
+        fake = FakeXero(INVOICES, 3)
+        requests_mock.get(INVOICES_URL, text=fake)
+        since = datetime(2024, 3, 5, 14, 7, 9, 987654, tzinfo=UTC)
+
+        pages = list(make_client().iter_pages(TENANT, INVOICES, since))
+
+        assert len(pages) == 1
+        request = requests_mock.request_history[0]
+        assert request.headers["Authorization"] == "Bearer access-1"
+        assert request.headers["xero-tenant-id"] == TENANT
+        assert request.headers["Accept"] == "application/json"
+        assert request.headers["User-Agent"] == f"airflow-provider-xero/{__version__}"
+        assert request.headers["If-Modified-Since"] == "2024-03-05T14:07:09"
+        assert fake.requests[0]["query"] == {"page": "1", "pageSize": "1000", "includeArchived": "true"}
+        assert request.timeout == 60.0
+
+    def test_if_modified_since_is_converted_to_utc(self) -> None:
+        aest = timezone(timedelta(hours=10))
+        assert format_modified_since(datetime(2024, 3, 6, 0, 7, 9, 500, tzinfo=aest)) == "2024-03-05T14:07:09"
+        assert format_modified_since(datetime(2024, 3, 5, 14, 7, 9)) == "2024-03-05T14:07:09"
+
+    def test_no_if_modified_since_on_a_full_read(self, requests_mock, make_client) -> None:
+        fake = FakeXero(INVOICES, 1)
+        requests_mock.get(INVOICES_URL, text=fake)
+        list(make_client().iter_pages(TENANT, INVOICES, None))
+        assert "If-Modified-Since" not in requests_mock.request_history[0].headers
+
+    @pytest.mark.parametrize(
+        ("entity", "expected"),
+        [
+            pytest.param(PAYMENTS, {"page": "1", "pageSize": "1000"}, id="payments-no-archived"),
+            pytest.param(
+                CONTACTS, {"page": "1", "pageSize": "1000", "includeArchived": "true"}, id="contacts"
+            ),
+        ],
+    )
+    def test_include_archived_only_where_the_entity_says(
+        self, requests_mock, make_client, entity, expected
+    ) -> None:
+        fake = FakeXero(entity, 2)
+        requests_mock.get(f"{API}/api.xro/2.0/{entity.path}", text=fake)
+        list(make_client().iter_pages(TENANT, entity, None))
+        assert fake.requests[0]["query"] == expected
+        assert "order" not in fake.requests[0]["query"]
+
+    def test_unpaged_entity_is_one_call_without_page_params(self, requests_mock, make_client) -> None:
+        fake = FakeXero(ACCOUNTS, 1500, pagination=False)
+        requests_mock.get(f"{API}/api.xro/2.0/Accounts", text=fake)
+        client = make_client()
+
+        pages = list(client.iter_pages(TENANT, ACCOUNTS, datetime(2020, 1, 1, tzinfo=UTC)))
+
+        assert [len(page.records) for page in pages] == [1500]
+        assert fake.requests[0]["query"] == {}
+        assert fake.requests[0]["headers"]["If-Modified-Since"] == "2020-01-01T00:00:00"
+        assert client.calls == {TENANT: 1}
+
+    def test_configured_page_size_is_sent(self, requests_mock, make_client) -> None:
+        fake = FakeXero(INVOICES, 5)
+        requests_mock.get(INVOICES_URL, text=fake)
+        pages = list(make_client(page_size=2).iter_pages(TENANT, INVOICES, None))
+        assert [len(p.records) for p in pages] == [2, 2, 1]
+        assert [r["query"]["pageSize"] for r in fake.requests] == ["2", "2", "2"]
+        assert [r["query"]["page"] for r in fake.requests] == ["1", "2", "3"]
+
+    def test_empty_tenant_id_is_rejected_before_any_call(self, requests_mock, make_client) -> None:
+        with pytest.raises(ValueError, match="tenant_id"):
+            list(make_client().iter_pages(" ", INVOICES, None))
+        assert requests_mock.call_count == 0
+
+
+class TestStopConditionsAndCallCounts:
+    @pytest.mark.parametrize(
+        ("count", "pagination", "calls", "sizes"),
+        [
+            pytest.param(2500, True, 3, [1000, 1000, 500], id="2500-records-3-calls"),
+            pytest.param(0, True, 1, [0], id="unchanged-1-call"),
+            pytest.param(999, True, 1, [999], id="short-first-page"),
+            pytest.param(2000, True, 2, [1000, 1000], id="exact-multiple-stops-on-pageCount"),
+            pytest.param(
+                2000, False, 3, [1000, 1000, 0], id="exact-multiple-without-pagination-needs-empty-page"
+            ),
+            pytest.param(2500, False, 3, [1000, 1000, 500], id="short-page-without-pagination"),
+        ],
+    )
+    def test_calls(self, requests_mock, make_client, count, pagination, calls, sizes) -> None:
+        fake = FakeXero(INVOICES, count, pagination=pagination)
+        requests_mock.get(INVOICES_URL, text=fake)
+        client = make_client()
+
+        pages = list(client.iter_pages(TENANT, INVOICES, None))
+
+        assert [len(page.records) for page in pages] == sizes
+        assert [page.number for page in pages] == list(range(1, len(sizes) + 1))
+        assert requests_mock.call_count == calls
+        assert client.calls[TENANT] == calls
+        assert len(set(ids(pages))) == count
+
+    def test_pages_are_yielded_as_they_arrive(self, requests_mock, make_client) -> None:
+        fake = FakeXero(INVOICES, 2500)
+        requests_mock.get(INVOICES_URL, text=fake)
+        iterator = make_client().iter_pages(TENANT, INVOICES, None)
+        first = next(iterator)
+        assert first.page == 1 and first.page_count == 3 and first.item_count == 2500
+        assert requests_mock.call_count == 1
+
+    def test_304_not_modified_is_an_empty_page(self, requests_mock, make_client) -> None:
+        requests_mock.get(INVOICES_URL, status_code=304)
+        pages = list(make_client().iter_pages(TENANT, INVOICES, datetime(2024, 1, 1, tzinfo=UTC)))
+        assert [p.records for p in pages] == [[]]
+        assert requests_mock.call_count == 1
+
+    def test_response_without_the_entity_list_is_malformed(self, requests_mock, make_client) -> None:
+        requests_mock.get(INVOICES_URL, json={"Contacts": []})
+        with pytest.raises(XeroMalformedResponse, match="'Invoices'"):
+            list(make_client().iter_pages(TENANT, INVOICES, None))
+
+    def test_page_repr_hides_records(self, requests_mock, make_client) -> None:
+        fake = FakeXero(INVOICES, 1)
+        requests_mock.get(INVOICES_URL, text=fake)
+        (page,) = make_client().iter_pages(TENANT, INVOICES, None)
+        assert "InvoiceID" not in repr(page) and "AUTHORISED" not in repr(page)
+
+
+def naive_offset_loop(client, fake) -> list[str]:
+    """What several public taps do: page += 1 until a short page."""
+    seen, page = [], 1
+    while True:
+        data = client.request_json(
+            "GET", INVOICES_URL, tenant_id=TENANT, params={"page": page, "pageSize": 1000}
+        )
+        seen += [r["InvoiceID"] for r in data["Invoices"]]
+        if len(data["Invoices"]) < 1000:
+            return seen
+        page += 1
+
+
+class TestLosslessPaging:
+    def test_the_fake_reproduces_the_loss_of_a_naive_loop(self, requests_mock, make_client) -> None:
+        fake = FakeXero(INVOICES, 2500)
+        requests_mock.get(INVOICES_URL, text=fake)
+        first = fake.nth_id(10)
+        skipped = fake.nth_id(1000)  # first record of page 2, slides onto page 1 when #10 moves
+        fake.between[2] = lambda f: f.update(first)
+
+        seen = naive_offset_loop(make_client(), fake)
+
+        assert skipped not in seen
+        assert len(set(seen)) == 2499
+
+    def test_update_between_pages_triggers_one_recovery_pass(self, requests_mock, make_client) -> None:
+        fake = FakeXero(INVOICES, 2500)
+        requests_mock.get(INVOICES_URL, text=fake)
+        moved = fake.nth_id(10)
+        original_ms = BASE_MS + 11 * 1500
+        skipped = fake.nth_id(1000)
+        fake.between[2] = lambda f: f.update(moved)
+        client = make_client()
+
+        pages = list(client.iter_pages(TENANT, INVOICES, None))
+
+        assert skipped in ids(pages)
+        assert set(ids(pages)) == set(fake.records)
+        recovery = [p for p in pages if p.pass_number == 2]
+        assert recovery, "a recovery pass must follow the reappearance"
+        expected_since = datetime.fromtimestamp(original_ms // 1000, UTC)
+        assert recovery[0].modified_since == expected_since
+        assert fake.requests[3]["headers"]["If-Modified-Since"] == format_modified_since(expected_since)
+        assert fake.requests[3]["query"]["page"] == "1"
+        # main pass 3 calls; recovery re-reads records from #10 on: 2,490 rows = 3 calls
+        assert requests_mock.call_count == 6
+        assert client.calls[TENANT] == 6
+        # the latest version of the moved record is among the pages (loader keeps the last occurrence)
+        last = [r for p in pages for r in p.records if r["InvoiceID"] == moved][-1]
+        assert last["UpdatedDateUTC"] == fake.records[moved]["UpdatedDateUTC"]
+
+    def test_recovery_since_is_announced_on_pages_after_a_move(self, requests_mock, make_client) -> None:
+        fake = FakeXero(INVOICES, 2500)
+        requests_mock.get(INVOICES_URL, text=fake)
+        moved = fake.nth_id(10)
+        fake.between[2] = lambda f: f.update(moved)
+        pages = list(make_client().iter_pages(TENANT, INVOICES, None))
+        assert pages[0].recovery_since is None and pages[1].recovery_since is None
+        assert pages[2].recovery_since == datetime.fromtimestamp((BASE_MS + 11 * 1500) // 1000, UTC)
+
+    def test_several_moves_recover_from_the_earliest(self, requests_mock, make_client) -> None:
+        fake = FakeXero(INVOICES, 3500)
+        requests_mock.get(INVOICES_URL, text=fake)
+        early, late = fake.nth_id(5), fake.nth_id(1500)
+        fake.between[2] = lambda f: f.update(early)
+        fake.between[3] = lambda f: f.update(late)
+
+        pages = list(make_client().iter_pages(TENANT, INVOICES, datetime(2023, 1, 1, tzinfo=UTC)))
+
+        assert set(ids(pages)) == set(fake.records)
+        recovery = [p for p in pages if p.pass_number == 2]
+        assert recovery[0].modified_since == datetime.fromtimestamp((BASE_MS + 6 * 1500) // 1000, UTC)
+
+    def test_new_records_mid_paging_need_no_recovery(self, requests_mock, make_client) -> None:
+        fake = FakeXero(INVOICES, 1500)
+        requests_mock.get(INVOICES_URL, text=fake)
+        fake.between[2] = lambda f: [f.add() for _ in range(600)]
+        client = make_client()
+
+        pages = list(client.iter_pages(TENANT, INVOICES, None))
+
+        assert set(ids(pages)) == set(fake.records)
+        assert all(p.pass_number == 1 for p in pages)
+        assert requests_mock.call_count == 3
+
+    def test_update_of_an_unread_record_needs_no_recovery(self, requests_mock, make_client) -> None:
+        fake = FakeXero(INVOICES, 2500)
+        requests_mock.get(INVOICES_URL, text=fake)
+        fake.between[2] = lambda f: f.update(f.nth_id(2200))
+        pages = list(make_client().iter_pages(TENANT, INVOICES, None))
+        assert set(ids(pages)) == set(fake.records)
+        assert requests_mock.call_count == 3
+
+    def test_an_overlapping_duplicate_is_not_a_move(self, requests_mock, make_client) -> None:
+        fake = FakeXero(INVOICES, 2500)
+        requests_mock.get(INVOICES_URL, text=fake)
+        fake.overlap.add(2)
+        pages = list(make_client().iter_pages(TENANT, INVOICES, None))
+        assert [len(p.records) for p in pages] == [1000, 1001, 500]
+        assert set(ids(pages)) == set(fake.records)
+        assert requests_mock.call_count == 3
+
+    def test_a_record_leaving_the_set_triggers_recovery_from_the_newest_read(
+        self, requests_mock, make_client
+    ) -> None:
+        fake = FakeXero(INVOICES, 2500)
+        requests_mock.get(INVOICES_URL, text=fake)
+        skipped = fake.nth_id(1000)
+        newest_on_page_1 = datetime.fromtimestamp((BASE_MS + 1000 * 1500) // 1000, UTC)
+        everything = set(fake.records)  # the removed record was read on page 1, before it left
+        fake.between[2] = lambda f: f.remove(f.nth_id(3))
+
+        pages = list(make_client().iter_pages(TENANT, INVOICES, None))
+
+        assert skipped in ids(pages)
+        assert set(ids(pages)) == everything
+        recovery = [p for p in pages if p.pass_number == 2]
+        assert recovery[0].modified_since == newest_on_page_1
+        assert requests_mock.call_count == 3 + 2  # recovery re-reads only records 1000.. (1,500 rows)
+
+    def test_data_that_never_settles_raises_instead_of_losing_records(
+        self, requests_mock, make_client
+    ) -> None:
+        fake = FakeXero(INVOICES, 2500)
+        requests_mock.get(INVOICES_URL, text=fake)
+        for n in range(2, 60):
+            fake.between[n] = lambda f: f.update(f.ordered()[0]["InvoiceID"])
+        with pytest.raises(XeroPagingError, match="3 paging passes"):
+            list(make_client(max_passes=3).iter_pages(TENANT, INVOICES, None))
+
+    def test_move_of_a_record_without_a_readable_date_rereads_the_window(
+        self, requests_mock, make_client
+    ) -> None:
+        fake = FakeXero(INVOICES, 1500)
+        requests_mock.get(INVOICES_URL, text=fake)
+        target = fake.nth_id(3)
+        fake.shown_updated[target] = "not a date"
+        since = datetime(2023, 6, 1, 12, 0, 0, tzinfo=UTC)
+
+        def move(f: FakeXero) -> None:
+            f.update(target)
+
+        fake.between[2] = move
+        pages = list(make_client().iter_pages(TENANT, INVOICES, since))
+        recovery = [p for p in pages if p.pass_number == 2]
+        assert recovery and recovery[0].modified_since == since
+
+
+class TestParseUpdated:
+    @pytest.mark.parametrize(
+        ("value", "expected"),
+        [
+            pytest.param(
+                "/Date(1573755038314+0000)/", datetime(2019, 11, 14, 18, 10, 38, 314000, UTC), id="ms"
+            ),
+            pytest.param(
+                "/Date(1573755038314)/", datetime(2019, 11, 14, 18, 10, 38, 314000, UTC), id="no-offset"
+            ),
+            pytest.param("2019-03-05T18:59:06Z", datetime(2019, 3, 5, 18, 59, 6, tzinfo=UTC), id="iso"),
+            pytest.param("garbage", None, id="garbage"),
+            pytest.param(None, None, id="none"),
+        ],
+    )
+    def test_values(self, value, expected) -> None:
+        assert parse_updated(value) == expected
