@@ -9,12 +9,12 @@ is deterministic, so a second run finds nothing new and costs about one call per
 from __future__ import annotations
 
 import json
-from collections import Counter
 import os
 import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
