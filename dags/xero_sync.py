@@ -93,7 +93,7 @@ def xero_sync() -> None:
         return summarize(results)
 
     loaded >> marts
-    summary(loaded.output)
+    summary(loaded.output)  # type: ignore[arg-type]  # an XComArg, resolved to the list at run time
 
 
 xero_sync()
