@@ -5,23 +5,39 @@ Xero records) one page at a time, mapping every record onto its entity's columns
 (:mod:`xero.entities`), typing the values by column kind and writing
 
 * ``<out_dir>/<table>/part-00000.parquet`` per table (parent and children), with exactly the schema
-  of :func:`xero.schema.arrow_schema`, one row group per page;
+  of :func:`xero.schema.arrow_schema`, in row groups of about :data:`ROW_GROUP_ROWS` parent rows;
 * ``<out_dir>/_quarantine/part-00000.parquet`` with one row per record that could not be typed
   (missing id, unparsable field), in :data:`xero.schema.QUARANTINE_SCHEMA`.
 
-Values are converted a whole page column at a time with Arrow; when a column does not convert
-cleanly, the strict parsers of :mod:`xero.parsing` run value by value to name the failing field and
-value, and only the records concerned are quarantined. Memory stays flat: one page at a time.
-pyarrow and msgspec are imported here, never by DAG files at parse time.
+Two paths type a page, and both give the same rows:
+
+* **fast**: the page is decoded straight into msgspec Structs generated from the registry (only the
+  registry's fields; decimals kept as their JSON text), each column is pulled out with one list
+  operation and converted by Arrow in bulk (decimals by an exact string → decimal128 cast that
+  refuses lost digits, ``/Date(ms±hhmm)/`` by a regex extract → int64 → timestamp). Anything the
+  fast path is not sure of (a value of another JSON type, an ISO date, a missing key, a decimal
+  that does not fit) abandons the page;
+* **strict**: the abandoned page is typed value by value with :mod:`xero.parsing`, which names the
+  failing field and value, and only the records concerned are quarantined.
+
+``_raw`` holds each record's (and each child's) JSON text exactly as landed, compacted. Parquet
+files are LZ4-compressed and written by a background thread (:class:`ParquetSink`) while the next
+page is typed. Memory stays flat: one page plus a row group at a time, and Arrow allocates from
+the system allocator (:func:`system_memory_pool`). pyarrow and msgspec are imported here, never by
+DAG files at parse time.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import operator
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -30,11 +46,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from xero.entities import ChildTable, ColumnKind, Entity, Table, get_entity
+from xero.entities import ChildTable, Column, ColumnKind, Entity, Table, get_entity
 from xero.parsing import (
     XeroParseError,
     parse_bool,
@@ -53,11 +70,14 @@ __all__ = [
     "PART_FILE",
     "QUARANTINE_DIR",
     "NormalizeResult",
+    "ParquetSink",
     "XeroLandingError",
     "landing_pages",
     "normalize_landing",
     "normalize_pages",
+    "parquet_writer",
     "quarantine_path",
+    "system_memory_pool",
     "table_path",
 ]
 
@@ -77,6 +97,14 @@ _RECORD_DECODER = msgspec.json.Decoder(float_hook=Decimal)
 _CHILD_ENCODER = msgspec.json.Encoder(decimal_format="number")
 
 _DECIMAL_PLACES = {"money": (19, 4), "quantity": (19, 4), "rate": (28, 10)}
+
+#: Parent rows per Parquet row group (about ten landing pages).
+ROW_GROUP_ROWS = 10_000
+#: Columns worth dictionary-encoding in Parquet (few distinct values).
+_DICTIONARY_COLUMNS = frozenset(
+    {"tenant_id", "entity", "table_name", "type", "status", "class", "contact_status", "payment_type"}
+    | {"line_amount_types", "currency_code", "default_currency", "tax_type", "account_code"}
+)
 
 
 def _decimal_parser(value: object, field: str, *, places: int, max_digits: int) -> Decimal:
@@ -180,7 +208,7 @@ def _extract(records: Sequence[dict[str, Any]], source: str) -> list[Any]:
     return values
 
 
-def _fast_array(kind: ColumnKind, values: list[Any]) -> pa.Array:
+def _fast_array(kind: ColumnKind, values: Sequence[Any]) -> pa.Array:
     """Convert a column with Arrow alone, or raise :class:`_SlowPath` when a value needs a closer look."""
     arrow_type = ARROW_TYPES[kind]
     try:
@@ -197,7 +225,14 @@ def _fast_array(kind: ColumnKind, values: list[Any]) -> pa.Array:
         strings = pa.array(values, type=pa.string())
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as error:
         raise _SlowPath from error
-    # date / timestamp: /Date(ms±hhmm)/ only; ISO strings and odd values take the strict path.
+    return _from_millis(_millis(strings), kind)
+
+
+def _millis(strings: pa.Array) -> pa.Array:
+    """Return the milliseconds of ``/Date(ms±hhmm)/`` strings, or raise :class:`_SlowPath`.
+
+    ISO strings and odd values take the strict path.
+    """
     matched = pc.extract_regex(strings, _MS_DATE_PATTERN)
     if matched.null_count != strings.null_count:
         raise _SlowPath
@@ -206,8 +241,12 @@ def _fast_array(kind: ColumnKind, values: list[Any]) -> pa.Array:
         low, high = pc.min_max(millis).values()
         if low.as_py() < _MIN_MS or high.as_py() > _MAX_MS:
             raise _SlowPath
-    instants = millis.cast(pa.timestamp("ms", tz="UTC"))
-    return instants.cast(arrow_type)
+    return millis
+
+
+def _from_millis(millis: pa.Array, kind: ColumnKind) -> pa.Array:
+    """Return milliseconds since the epoch as the column kind's type (the UTC instant or its UTC date)."""
+    return millis.cast(pa.timestamp("ms", tz="UTC")).cast(ARROW_TYPES[kind])
 
 
 def _slow_array(
@@ -249,28 +288,98 @@ def _add_error(errors: dict[int, list[str]], row: int, message: str) -> None:
     errors.setdefault(row, []).append(message)
 
 
-class _Writers:
-    """One ParquetWriter per table plus the quarantine, opened up front so every file exists."""
+@contextmanager
+def system_memory_pool() -> Iterator[None]:
+    """Allocate Arrow memory with the system allocator for the duration of the block.
 
-    def __init__(self, entity: Entity, out_dir: Path) -> None:
-        self.paths: dict[str, Path] = {}
-        self.writers: dict[str, pq.ParquetWriter] = {}
-        for table in entity.tables:
-            self._open(table.name, table_path(out_dir, table.name), arrow_schema(table))
-        self._open(QUARANTINE_DIR, quarantine_path(out_dir), QUARANTINE_SCHEMA)
+    Arrow's default allocator (mimalloc or jemalloc) keeps freed pages for reuse, so a process that
+    streams through gigabytes keeps a resident size near its largest moment plus fragments. The
+    system allocator hands large buffers back at once, which keeps the resident size flat.
+    """
+    previous = pa.default_memory_pool()
+    pa.set_memory_pool(pa.system_memory_pool())
+    try:
+        yield
+    finally:
+        pa.set_memory_pool(previous)
 
-    def _open(self, name: str, path: Path, schema: pa.Schema) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.paths[name] = path
-        self.writers[name] = pq.ParquetWriter(path, schema)
+
+def parquet_writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:
+    """Open a Parquet writer with the pipeline's file settings.
+
+    LZ4 compression (cheap to write and read, several times smaller for the JSON in ``_raw``),
+    dictionary encoding only for the tenant and low-cardinality columns, and statistics on every
+    column but ``_raw`` (``_seq`` statistics let readers skip row groups).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return pq.ParquetWriter(
+        path,
+        schema,
+        compression="lz4",
+        use_dictionary=[name for name in schema.names if name in _DICTIONARY_COLUMNS],
+        write_statistics=[name for name in schema.names if name != "_raw"],
+    )
+
+
+class ParquetSink:
+    """Parquet files written by a background thread, in row groups of about ``row_group_rows`` rows.
+
+    Tables passed to :meth:`write` are buffered per file and flushed as one row group once the file
+    has ``row_group_rows`` rows waiting; encoding and compression run in a writer thread (pyarrow
+    releases the GIL there) while the caller types the next page. At most ``max_pending`` flushes
+    wait in the thread's queue, so memory stays bounded. Every file exists once the sink is opened.
+
+    :param files: Parquet path and schema per name.
+    :param row_group_rows: rows buffered per file before they are written as one row group.
+    """
+
+    def __init__(
+        self,
+        files: dict[str, tuple[Path, pa.Schema]],
+        row_group_rows: int = ROW_GROUP_ROWS,
+        max_pending: int = 2,
+    ) -> None:
+        self.paths = {name: path for name, (path, _schema) in files.items()}
+        self.row_group_rows = row_group_rows
+        self._writers = {name: parquet_writer(path, schema) for name, (path, schema) in files.items()}
+        self._buffers: dict[str, list[pa.Table]] = {name: [] for name in files}
+        self._buffered = dict.fromkeys(files, 0)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-sink")
+        self._pending: deque[Future[None]] = deque()
+        self._max_pending = max_pending
 
     def write(self, name: str, table: pa.Table) -> None:
-        if table.num_rows:
-            self.writers[name].write_table(table)
+        """Queue ``table``'s rows for the file called ``name``."""
+        if not table.num_rows:
+            return
+        self._buffers[name].append(table)
+        self._buffered[name] += table.num_rows
+        if self._buffered[name] >= self.row_group_rows:
+            self.flush(name)
+
+    def flush(self, name: str) -> None:
+        """Hand the rows buffered for ``name`` to the writer thread as one row group."""
+        tables = self._buffers[name]
+        if not tables:
+            return
+        self._buffers[name], self._buffered[name] = [], 0
+        table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+        writer = self._writers[name]
+        while len(self._pending) >= self._max_pending:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(writer.write_table, table, row_group_size=table.num_rows))
 
     def close(self) -> None:
-        for writer in self.writers.values():
-            writer.close()
+        """Write what is buffered, wait for the writer thread and close every file."""
+        try:
+            for name in self._buffers:
+                self.flush(name)
+            while self._pending:
+                self._pending.popleft().result()
+        finally:
+            self._pool.shutdown(wait=True)
+            for writer in self._writers.values():
+                writer.close()
 
 
 class _PageNormalizer:
@@ -432,15 +541,255 @@ class _PageNormalizer:
         )
 
 
-def _read_page(path: Path) -> list[str]:
-    """Return the compact JSON text of each record of a landing file, in order."""
+_NULL_RAW = msgspec.Raw(b"null")
+_astuple = msgspec.structs.astuple
+_SEPARATOR = b"\x1f"
+
+
+def _struct_field(kind: ColumnKind) -> tuple[Any, Any]:
+    """Return the msgspec type and default of a column kind on the fast path.
+
+    Decimals stay as their JSON text (``msgspec.Raw``, ``null`` when absent) and are converted by
+    Arrow; a JSON string where a number belongs, a number where a string belongs and similar
+    surprises fail the decode, and the page takes the strict path.
+    """
+    if kind in _DECIMAL_PLACES:
+        return msgspec.Raw, _NULL_RAW
+    python_type = {"boolean": bool, "integer": int}.get(kind, str)
+    return python_type | None, None
+
+
+class _Node:
+    """A JSON object's fields read on the fast path, built from dotted column sources."""
+
+    def __init__(self) -> None:
+        self.leaves: dict[str, ColumnKind] = {}
+        self.nested: dict[str, _Node] = {}
+
+    def add(self, source: str, kind: ColumnKind) -> None:
+        head, _, rest = source.partition(".")
+        if rest:
+            self.nested.setdefault(head, _Node()).add(rest, kind)
+        else:
+            self.leaves[head] = kind
+
+    def struct(self, name: str, extra: Sequence[tuple[str, Any, Any]] = ()) -> type:
+        """Return a msgspec Struct decoding this object (unknown fields are skipped)."""
+        fields: list[tuple[str, Any, Any]] = []
+        for number, (source, kind) in enumerate(self.leaves.items()):
+            python_type, default = _struct_field(kind)
+            fields.append((f"f{number}", python_type, msgspec.field(name=source, default=default)))
+        for number, (source, node) in enumerate(self.nested.items()):
+            nested = node.struct(f"{name}_{source}")
+            fields.append((f"n{number}", nested | None, msgspec.field(name=source, default=None)))
+        for number, (source, python_type, default) in enumerate(extra):
+            fields.append((f"c{number}", python_type, msgspec.field(name=source, default=default)))
+        return msgspec.defstruct(name, fields, forbid_unknown_fields=False, gc=False)
+
+    def values(self, structs: Sequence[Any]) -> dict[str, Sequence[Any]]:
+        """Return every leaf's values (dotted source → one value per struct; ``None`` under a null object).
+
+        The structs are transposed in one pass (``zip`` over ``astuple``), far cheaper than one
+        attribute lookup per column and row.
+        """
+        leaves, nested = list(self.leaves), list(self.nested)
+        width = len(leaves) + len(nested)
+        fields = list(zip(*map(_astuple, structs), strict=True)) if structs else [()] * width
+        found: dict[str, Sequence[Any]] = {}
+        for index, source in enumerate(leaves):
+            found[source] = fields[index]
+        for index, head in enumerate(nested):
+            parents = fields[len(leaves) + index]
+            present = [value for value in parents if value is not None]
+            inner = self.nested[head].values(present)
+            for source, values in inner.items():
+                if len(present) == len(parents):
+                    found[f"{head}.{source}"] = values
+                else:
+                    it = iter(values)
+                    found[f"{head}.{source}"] = [None if value is None else next(it) for value in parents]
+        return found
+
+
+class _FastPath:
+    """Types a page with msgspec Structs generated from the registry and Arrow compute.
+
+    The page is decoded straight into Structs holding only the registry's fields; every column is
+    then built with one list operation and one Arrow conversion. Anything unusual (a value of the
+    wrong JSON type, a missing key, an ISO date, a decimal that does not fit) raises
+    :class:`_SlowPath`, and the page is typed by the strict path instead, which names each failure.
+    """
+
+    def __init__(self, entity: Entity, tenant_id: str, schemas: dict[str, pa.Schema]) -> None:
+        self.entity = entity
+        self.tenant_id = tenant_id
+        self.schemas = schemas
+        parent_sources = {column.source for column in entity.table.columns}
+        root = _Node()
+        for column in entity.table.columns:
+            root.add(column.source, column.kind)
+        self.children: list[tuple[ChildTable, _Node, Callable[[Sequence[Any]], list[Any]]]] = []
+        extra: list[tuple[str, Any, Any]] = []
+        raw_extra: list[tuple[str, Any, Any]] = []
+        for number, child in enumerate(entity.children):
+            if child.source in parent_sources or "." in child.source:
+                raise ValueError(f"child source {child.source!r} clashes with a parent column")
+            node = _Node()
+            for column in child.columns:
+                if column.name != child.parent_key and column.source != "_index":
+                    node.add(column.source, column.kind)
+            item = node.struct(f"{entity.name}_{child.name}")
+            extra.append((child.source, list[item] | None, None))  # type: ignore[valid-type]
+            raw_extra.append((child.source, list[msgspec.Raw] | None, None))
+            get = operator.attrgetter(f"c{number}")
+            self.children.append((child, node, lambda structs, get=get: list(map(get, structs))))  # type: ignore[misc]
+        record = root.struct(f"{entity.name}_record", extra)
+        self.root = root
+        self.decoder = msgspec.json.Decoder(list[record])  # type: ignore[valid-type]
+        self.child_raw_decoder = None
+        if raw_extra:
+            raws = _Node().struct(f"{entity.name}_child_raws", raw_extra)
+            self.child_raw_decoder = msgspec.json.Decoder(list[raws])  # type: ignore[valid-type]
+        self.id_column = next(c for c in entity.table.columns if c.source == entity.id_field)
+
+    def page(self, compact: bytes, raws: list[msgspec.Raw], start_seq: int) -> dict[str, pa.Table]:
+        """Return the page's typed tables, or raise :class:`_SlowPath`."""
+        try:
+            records = self.decoder.decode(compact)
+            child_raws = self.child_raw_decoder.decode(compact) if self.child_raw_decoder else None
+        except msgspec.ValidationError as error:
+            raise _SlowPath from error
+        count = len(records)
+        arrays = _typed_columns(self.entity.table.columns, self.root.values(records), {self.id_column.name})
+        seqs = pa.array(np.arange(start_seq, start_seq + count, dtype=np.int64))
+        tables = {self.entity.table.name: self._table(self.entity.table, arrays, _raw_array(raws), seqs)}
+        for number, (child, node, get_items) in enumerate(self.children):
+            tables[child.name] = self._children(
+                child, node, get_items(records), child_raws, number, arrays, seqs
+            )
+        return tables
+
+    def _children(
+        self,
+        child: ChildTable,
+        node: _Node,
+        nested: list[Any],
+        child_raws: list[Any] | None,
+        number: int,
+        parent_arrays: dict[str, pa.Array],
+        parent_seqs: pa.Array,
+    ) -> pa.Table:
+        counts = np.fromiter((0 if items is None else len(items) for items in nested), np.int64, len(nested))
+        items = [item for group in nested if group for item in group]
+        raws = [
+            raw
+            for group in map(operator.attrgetter(f"c{number}"), child_raws or ())
+            if group
+            for raw in group
+        ]
+        if len(raws) != len(items):
+            raise _SlowPath
+        parent_rows = pa.array(np.repeat(np.arange(len(nested), dtype=np.int64), counts))
+        starts = np.repeat(np.cumsum(counts) - counts, counts)
+        line_numbers = np.arange(len(items), dtype=np.int64) - starts + 1
+        key_columns = set(child.primary_key) - {child.parent_key}
+        parent_id = self.entity.table.column(child.parent_key) if child.parent_key else None
+        arrays: dict[str, pa.Array] = {}
+        read: list[Column] = []
+        for column in child.columns:
+            if column.name == child.parent_key and parent_id is not None:
+                arrays[column.name] = parent_arrays[parent_id.name].take(parent_rows)
+            elif column.source == "_index":
+                arrays[column.name] = pa.array(line_numbers, type=ARROW_TYPES[column.kind])
+            else:
+                read.append(column)
+        arrays.update(_typed_columns(read, node.values(items), key_columns))
+        return self._table(child, arrays, _raw_array(raws), parent_seqs.take(parent_rows))
+
+    def _table(self, table: Table, arrays: dict[str, pa.Array], raws: pa.Array, seqs: pa.Array) -> pa.Table:
+        columns = [pa.repeat(pa.scalar(self.tenant_id, pa.string()), len(raws))]
+        columns += [arrays[column.name] for column in table.columns]
+        columns += [raws, seqs]
+        return pa.Table.from_arrays(columns, schema=self.schemas[table.name])
+
+
+def _typed_columns(
+    columns: Sequence[Column],
+    values_of: dict[str, Sequence[Any]],
+    keys: set[str],
+) -> dict[str, pa.Array]:
+    """Return the Arrow array of each column from its source's values, or raise :class:`_SlowPath`.
+
+    Columns converted the same way (decimals of one type, ``/Date(…)/`` values) are converted in
+    one Arrow call over all of them and sliced apart: fewer, larger kernel calls. ``keys`` name the
+    columns that must not be null or empty.
+    """
+    arrays: dict[str, pa.Array] = {}
+    batches: dict[object, list[tuple[Column, Sequence[Any]]]] = {}
+    for column in columns:
+        values = values_of[column.source]
+        if column.name in keys and (None in values or "" in values):
+            raise _SlowPath
+        if column.kind in _DECIMAL_PLACES:
+            batches.setdefault(ARROW_TYPES[column.kind], []).append((column, values))
+        elif column.kind in ("date", "timestamp"):
+            batches.setdefault("millis", []).append((column, values))
+        else:
+            arrays[column.name] = _fast_values(column.kind, values)
+    for group, members in batches.items():
+        flat = [value for _, values in members for value in values]
+        if group == "millis":
+            converted = _millis(pa.array(flat, type=pa.string()))
+        else:
+            converted = _decimal_values(flat, group)  # type: ignore[arg-type]
+        offset = 0
+        for column, values in members:
+            part = converted.slice(offset, len(values))
+            offset += len(values)
+            arrays[column.name] = _from_millis(part, column.kind) if group == "millis" else part
+    return arrays
+
+
+def _decimal_values(values: Sequence[Any], arrow_type: pa.DataType) -> pa.Array:
+    """Convert JSON number texts (``msgspec.Raw``; ``None`` or ``null`` for null) to exact decimals."""
+    if None in values:  # under a null object (``"Contact": null``)
+        values = [_NULL_RAW if value is None else value for value in values]
+    # One buffer split by Arrow: far cheaper than a bytes object per value. JSON numbers and the
+    # word null cannot hold the separator (JSON forbids raw control characters even in strings).
+    joined = pa.array([_SEPARATOR.join(values)], pa.binary()).view(pa.string())
+    texts = pc.split_pattern(joined, _SEPARATOR.decode()).flatten()
+    if len(texts) != len(values):
+        raise _SlowPath
+    texts = pc.if_else(pc.equal(texts, "null"), pa.scalar(None, pa.string()), texts)
+    try:
+        return pc.cast(texts, arrow_type)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+        raise _SlowPath from error
+
+
+def _raw_array(raws: Sequence[msgspec.Raw]) -> pa.Array:
+    """Return the JSON texts as an Arrow string array (msgspec has checked them as UTF-8 JSON)."""
+    return pa.array(list(map(bytes, raws)), type=pa.binary()).view(pa.string())
+
+
+def _fast_values(kind: ColumnKind, values: Sequence[Any]) -> pa.Array:
+    """Convert one column of Struct values; raise :class:`_SlowPath` when Arrow cannot."""
+    if kind in _DECIMAL_PLACES:
+        return _decimal_values(values, ARROW_TYPES[kind])
+    if kind in ("boolean", "integer"):  # msgspec has checked the JSON types
+        return pa.array(values, type=ARROW_TYPES[kind])
+    return _fast_array(kind, values)
+
+
+def _read_page(path: Path) -> tuple[bytes, list[msgspec.Raw]]:
+    """Return a landing file compacted and the JSON text of each of its records, in order."""
     data = path.read_bytes()
     try:
         compact = msgspec.json.format(data, indent=-1)
         raws = _PAGE_DECODER.decode(compact)
     except (msgspec.DecodeError, msgspec.ValidationError) as error:
         raise XeroLandingError(f"{path}: not a JSON array of Xero records ({error})") from None
-    return [bytes(raw).decode() for raw in raws]
+    return compact, raws
 
 
 def normalize_pages(
@@ -449,6 +798,8 @@ def normalize_pages(
     page_files: Iterable[Path],
     out_dir: Path,
     start_seq: int = 0,
+    *,
+    row_group_rows: int = ROW_GROUP_ROWS,
 ) -> NormalizeResult:
     """Type the records of landed pages into Parquet tables, quarantining records that do not parse.
 
@@ -461,34 +812,59 @@ def normalize_pages(
     :param page_files: landing files, each a JSON array of records, in read order.
     :param out_dir: directory receiving ``<table>/part-00000.parquet`` and ``_quarantine/…``.
     :param start_seq: the first ``_seq``.
+    :param row_group_rows: parent rows per Parquet row group (children follow their parents).
     :raises XeroLandingError: when a landing file is not a JSON array.
     """
     if isinstance(entity, str):
         entity = get_entity(entity)
     if not tenant_id:
         raise ValueError("tenant_id must not be empty")
-    out_dir = Path(out_dir)
+    with system_memory_pool():
+        return _normalize(entity, tenant_id, page_files, Path(out_dir), start_seq, row_group_rows)
+
+
+def _normalize(
+    entity: Entity,
+    tenant_id: str,
+    page_files: Iterable[Path],
+    out_dir: Path,
+    start_seq: int,
+    row_group_rows: int,
+) -> NormalizeResult:
     normalizer = _PageNormalizer(entity, tenant_id)
+    fast = _FastPath(entity, tenant_id, normalizer.schemas)
+    cursor_name = normalizer.cursor_column.name if normalizer.cursor_column is not None else None
     rows = {name: 0 for name in (*(t.name for t in entity.tables), QUARANTINE_DIR)}
     seq = start_seq
     max_cursor: datetime | None = None
-    writers = _Writers(entity, out_dir)
+    files = {table.name: (table_path(out_dir, table.name), arrow_schema(table)) for table in entity.tables}
+    files[QUARANTINE_DIR] = (quarantine_path(out_dir), QUARANTINE_SCHEMA)
+    sink = ParquetSink(files, row_group_rows=row_group_rows)
     try:
         for page_file in page_files:
-            raws = _read_page(Path(page_file))
+            compact, raws = _read_page(Path(page_file))
             if not raws:
                 continue
-            tables, quarantine, page_cursor = normalizer.page(raws, seq)
+            try:
+                tables = fast.page(compact, raws, seq)
+                quarantine = None
+                page_cursor = None
+                if cursor_name is not None:
+                    page_cursor = pc.max(tables[entity.table.name][cursor_name]).as_py()
+            except _SlowPath:
+                texts = [bytes(raw).decode() for raw in raws]
+                tables, quarantine, page_cursor = normalizer.page(texts, seq)
             seq += len(raws)
             for name, table in tables.items():
-                writers.write(name, table)
+                sink.write(name, table)
                 rows[name] += table.num_rows
-            writers.write(QUARANTINE_DIR, quarantine)
-            rows[QUARANTINE_DIR] += quarantine.num_rows
+            if quarantine is not None:
+                sink.write(QUARANTINE_DIR, quarantine)
+                rows[QUARANTINE_DIR] += quarantine.num_rows
             if page_cursor is not None and (max_cursor is None or page_cursor > max_cursor):
                 max_cursor = page_cursor
     finally:
-        writers.close()
+        sink.close()
     quarantined = rows.pop(QUARANTINE_DIR)
     return NormalizeResult(
         entity=entity.name,
@@ -497,7 +873,7 @@ def normalize_pages(
         quarantined=quarantined,
         rows=rows,
         max_cursor=max_cursor,
-        files={name: str(path) for name, path in writers.paths.items()},
+        files={name: str(path) for name, path in sink.paths.items()},
         next_seq=seq,
     )
 

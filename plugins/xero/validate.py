@@ -4,7 +4,8 @@ This module owns the data-quality gate between the normaliser and the warehouse:
 
 * **dedupe**: a record read twice in one run keeps only its last occurrence (highest ``_seq``), with
   that occurrence's children; a record whose last occurrence was quarantined by the normaliser is
-  dropped from the typed tables (the newer, bad version must not be hidden by an older one);
+  dropped from the typed tables (the newer, bad version must not be hidden by an older one). Only
+  the key columns are read, in hash partitions of :data:`PARTITION_ROWS` keys;
 * **suites** built from the registry (:mod:`xero.entities`), one per table: keys not null and unique
   per ``tenant_id`` + primary key, cursor not null where If-Modified-Since depends on it, enum
   columns within ``Entity.enums``, and per-entity rules (invoice totals against their parts and
@@ -13,6 +14,13 @@ This module owns the data-quality gate between the normaliser and the warehouse:
   with its parent or children (one quarantine row per record, holding the record's ``_raw``);
 * **threshold**: :class:`XeroValidationFailed` when more than ``max_bad_share`` of the records failed.
 
+The work is streamed in two passes so memory does not grow with the run. Pass 1 reads only the
+columns the expectations need (never ``_raw``), parents and their children side by side in
+``_seq`` order, :data:`DEFAULT_CHUNK_ROWS` parents at a time, and runs each table's suite once per
+chunk on a compact frame (categories, codes, floats: Great Expectations' vectorised pandas paths);
+the reasons quote the exact values from Arrow. Pass 2 copies the kept rows row group by row group,
+or links the normaliser's file when a table loses no row at all.
+
 Great Expectations (~3 s to import), pandas and pyarrow are imported inside functions only.
 """
 
@@ -20,6 +28,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -42,7 +51,9 @@ __all__ = [
 ]
 
 #: Rows of the parent table validated at once (children follow their parents).
-DEFAULT_CHUNK_ROWS = 200_000
+DEFAULT_CHUNK_ROWS = 25_000
+#: Parent keys deduped at once (larger runs are split into hash partitions of about this size).
+PARTITION_ROWS = 100_000
 #: Tolerance of the invoice total checks, in the invoice currency.
 TOTAL_TOLERANCE = 0.01
 #: Reasons listed in summaries and error messages.
@@ -179,6 +190,8 @@ class _Rule:
     table: str
     expectations: Callable[[Any, Table], list[tuple[str, Any]]]
     helpers: Callable[[pa.Table, dict[str, pa.Table]], dict[str, pa.Array]] | None = None
+    #: Columns the helpers read, per table name.
+    reads: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _invoice_expectations(gx: Any, table: Table) -> list[tuple[str, Any]]:
@@ -239,7 +252,17 @@ def _payment_expectations(gx: Any, table: Table) -> list[tuple[str, Any]]:
 
 
 _RULES: dict[str, tuple[_Rule, ...]] = {
-    "invoices": (_Rule("invoice", _invoice_expectations, _invoice_helpers),),
+    "invoices": (
+        _Rule(
+            "invoice",
+            _invoice_expectations,
+            _invoice_helpers,
+            reads={
+                "invoice": ("total", "sub_total", "total_tax", "line_amount_types"),
+                "invoice_line_item": ("line_amount", "tax_amount"),
+            },
+        ),
+    ),
     "payments": (_Rule("payment", _payment_expectations),),
 }
 
@@ -258,6 +281,12 @@ class _Suite:
                 *(name for check in self.checks for name in check.columns),
             }
         )
+        #: Columns whose values an expectation compares with a value set (kept as categories).
+        self.set_columns = {
+            check.column
+            for check in self.checks
+            if check.column and check.expectation.expectation_type == "expect_column_values_to_be_in_set"
+        }
         name = f"xero_{entity.name}_{table.name}"
         suite = context.suites.add(gx.ExpectationSuite(name=name))
         for check in self.checks:
@@ -272,17 +301,26 @@ class _Suite:
                 name=name,
                 validation_definitions=[definition],
                 actions=[],
-                result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["_seq"]},
+                result_format={
+                    "result_format": "COMPLETE",
+                    "unexpected_index_column_names": ["_seq", "_row"],
+                },
             )
         )
 
-    def failures(self, frame: pd.DataFrame, prefix: str) -> dict[int, list[str]]:
-        """Run the suite on ``frame``; return reasons per failing ``_seq`` (the parent's, for children)."""
+    def failures(self, rows: pa.Table, helpers: dict[str, pa.Array], prefix: str) -> dict[int, list[str]]:
+        """Run the suite on ``rows``; return reasons per failing ``_seq`` (the parent's, for children).
+
+        Great Expectations sees a compact frame (:func:`_frame`); the values named in the reasons
+        are read back from ``rows`` (exact decimals, the original strings).
+        """
         bad: dict[int, list[str]] = {}
-        if frame.empty:
+        if not rows.num_rows:
             return bad
+        frame = _frame(rows, self.columns, helpers, self.set_columns)
         result = self.checkpoint.run(batch_parameters={"dataframe": frame})
         by_label = {check.expectation.id: check for check in self.checks}
+        found: list[tuple[int, int, str, str | None]] = []
         for validation in result.run_results.values():
             for outcome in validation.results:
                 if outcome.success:
@@ -297,11 +335,30 @@ class _Suite:
                 label = check.label if check else outcome.expectation_config.type
                 column = check.column if check else None
                 for index in outcome.result.get("unexpected_index_list") or []:
-                    reason = prefix + label
-                    if column is not None and column in index:
-                        reason += f": got {_show(index[column])}"
-                    bad.setdefault(int(index["_seq"]), []).append(reason)
+                    found.append((int(index["_seq"]), int(index["_row"]), prefix + label, column))
+        if not found:
+            return bad
+        shown = _values_of(rows, helpers, {row for _, row, _, _ in found}, {c for _, _, _, c in found if c})
+        for seq, row, reason, column in found:
+            if column is not None:
+                reason += f": got {_show(shown[column][row])}"
+            bad.setdefault(seq, []).append(reason)
         return bad
+
+
+def _values_of(
+    rows: pa.Table, helpers: dict[str, pa.Array], positions: set[int], columns: set[str]
+) -> dict[str, dict[int, Any]]:
+    """Return the exact value of each of ``columns`` at each row position in ``positions``."""
+    import pyarrow as pa
+
+    picked = sorted(positions)
+    indices = pa.array(picked, type=pa.int64())
+    values: dict[str, dict[int, Any]] = {}
+    for column in columns:
+        source = helpers[column] if column in helpers else rows[column]
+        values[column] = dict(zip(picked, source.take(indices).to_pylist(), strict=True))
+    return values
 
 
 def _show(value: Any) -> str:
@@ -311,93 +368,285 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _frame(
+    table: pa.Table, columns: list[str], helpers: dict[str, pa.Array], set_columns: set[str]
+) -> pd.DataFrame:
+    """Return the columns the suite needs as a compact pandas frame.
+
+    Great Expectations' pandas checks are vectorised for numbers and categories, so values are
+    handed over in the cheapest form that keeps what the expectations test: columns checked
+    against a value set become categories (their values intact); other strings become their
+    dictionary codes (null stays null, equal strings get equal codes, so null and uniqueness
+    checks give the same answer); decimals become float64 (exact decimals of scale 4 or 10 keep
+    their order against the bounds used here); timestamps and dates their integer ticks.
+    """
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    data: dict[str, Any] = {"_row": np.arange(table.num_rows, dtype=np.int64)}
+    sources = {name: table[name] for name in columns if name in table.column_names}
+    sources.update(helpers)
+    for name, column in sources.items():
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks()
+        kind = column.type
+        if pa.types.is_dictionary(kind):
+            column = column.dictionary_decode()
+            kind = column.type
+        if name == "_seq":
+            data[name] = column.to_numpy(zero_copy_only=False)
+        elif name in set_columns:
+            data[name] = column.dictionary_encode().to_pandas()
+        elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            data[name] = pc.dictionary_encode(column).indices.to_pandas()
+        elif pa.types.is_decimal(kind) or pa.types.is_integer(kind):
+            data[name] = pc.cast(column, pa.float64()).to_pandas()
+        elif pa.types.is_timestamp(kind) or pa.types.is_date(kind):
+            ticks = column.cast(pa.int64()) if pa.types.is_timestamp(kind) else column.cast(pa.int32())
+            data[name] = pc.cast(ticks, pa.float64()).to_pandas()
+        else:
+            data[name] = column.to_pandas()
+    return pd.DataFrame(data)
+
+
 # --- reading, dedupe, chunks ------------------------------------------------------------------
 
 
-def _winners(entity: Entity, parent_path: Path, normalizer_quarantine: pa.Table) -> tuple[pa.Array, int, int]:
-    """Return the ``_seq`` of each record's last occurrence, the duplicates dropped and the superseded."""
+@dataclass(frozen=True)
+class _Winners:
+    """Which occurrences of the parent records survive the dedupe.
+
+    :param dropped: ``_seq`` of earlier occurrences and of typed rows superseded by a newer,
+        unparsable occurrence (usually few; everything else is kept).
+    :param kept: parent rows kept.
+    :param duplicates: earlier occurrences dropped.
+    """
+
+    dropped: pa.Array
+    kept: int
+    duplicates: int
+
+
+def _winners(
+    entity: Entity,
+    parent_path: Path,
+    normalizer_quarantine: pa.Table,
+    partition_rows: int = PARTITION_ROWS,
+) -> _Winners:
+    """Find each record's last occurrence from the key columns alone (``_raw`` is never read).
+
+    Keys are hashed into partitions of about ``partition_rows`` rows and each partition is deduped
+    on its own (every occurrence of a key falls in the same partition), so memory stays bounded
+    however many records the run holds.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     key = ["tenant_id", *entity.table.primary_key]
-    keys = pq.read_table(parent_path, columns=[*key, "_seq"])
-    has_null = pc.is_null(keys[key[1]])
-    for name in key[2:]:
-        has_null = pc.or_(has_null, pc.is_null(keys[name]))
-    null_seqs = keys.filter(has_null)["_seq"].combine_chunks()
-    grouped = keys.filter(pc.invert(has_null)).group_by(key, use_threads=False).aggregate([("_seq", "max")])
-    keep = grouped["_seq_max"].combine_chunks()
-    superseded = 0
+    total = pq.ParquetFile(parent_path).metadata.num_rows
+    parts = max(1, -(-total // partition_rows))
+    bad = None
     if normalizer_quarantine.num_rows and len(key) == 2:
-        bad = (
+        latest = (
             normalizer_quarantine.filter(pc.is_valid(normalizer_quarantine["record_id"]))
             .group_by(["tenant_id", "record_id"], use_threads=False)
             .aggregate([("_seq", "max")])
         )
-        latest_bad = {
-            (t, r): s for t, r, s in zip(*(bad[c].to_pylist() for c in bad.column_names), strict=True)
-        }
-        if latest_bad:
-            rows = zip(*(grouped[c].to_pylist() for c in key), keep.to_pylist(), strict=True)
-            mask = [latest_bad.get((tenant, record), -1) < seq for tenant, record, seq in rows]
-            superseded = mask.count(False)
-            keep = keep.filter(pa.array(mask, type=pa.bool_()))
-    keep = pa.concat_arrays([keep, null_seqs])
-    duplicates = keys.num_rows - len(keep) - superseded
-    return keep, duplicates, superseded
+        if latest.num_rows:
+            bad = pa.table(
+                {
+                    "tenant_id": latest["tenant_id"],
+                    key[1]: latest["record_id"],
+                    "_bad_seq": latest["_seq_max"],
+                }
+            )
+    dropped: list[pa.Array] = []
+    kept = duplicates = 0
+    for part in range(parts):
+        pieces = []
+        for group in _row_groups(parent_path, [*key, "_seq"]):
+            if parts > 1:
+                group = group.filter(pa.array(_partition_of(group[key[1]], parts) == part))
+            pieces.append(group)
+        if not pieces:
+            continue
+        keys = pa.concat_tables(pieces)
+        has_null = pc.is_null(keys[key[1]])
+        for name in key[2:]:
+            has_null = pc.or_(has_null, pc.is_null(keys[name]))
+        null_rows = pc.sum(has_null).as_py() or 0
+        valid = keys.filter(pc.invert(has_null)) if null_rows else keys
+        grouped = valid.group_by(key, use_threads=False).aggregate([("_seq", "max")])
+        if grouped.num_rows < valid.num_rows:
+            joined = valid.join(grouped, keys=key, use_threads=False)
+            earlier = joined.filter(pc.not_equal(joined["_seq"], joined["_seq_max"]))["_seq"]
+            dropped.append(earlier.combine_chunks())
+        superseded = 0
+        if bad is not None:
+            hidden = grouped.join(bad, keys=key, use_threads=False)
+            hidden = hidden.filter(pc.less(hidden["_seq_max"], hidden["_bad_seq"]))["_seq_max"]
+            superseded = len(hidden)
+            dropped.append(hidden.combine_chunks())
+        part_kept = grouped.num_rows - superseded + null_rows
+        kept += part_kept
+        duplicates += keys.num_rows - part_kept - superseded
+    return _Winners(
+        dropped=pa.concat_arrays(dropped) if dropped else pa.array([], type=pa.int64()),
+        kept=kept,
+        duplicates=duplicates,
+    )
+
+
+def _partition_of(ids: pa.ChunkedArray | pa.Array, parts: int) -> Any:
+    """Return a partition number below ``parts`` for each string, from its last two bytes.
+
+    Only consistency matters for correctness (equal strings, equal partitions); record ids end in
+    hexadecimal digits or counters, which spread well.
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    array = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
+    array = array.cast(pa.large_string())
+    _validity, offsets_buffer, data_buffer = array.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int64)[array.offset : array.offset + len(array) + 1]
+    if data_buffer is None or not len(array):
+        return np.zeros(len(array), dtype=np.int64)
+    data = np.frombuffer(data_buffer, dtype=np.uint8)
+    ends = offsets[1:]
+    lengths = ends - offsets[:-1]
+    last = np.where(lengths > 0, data[np.clip(ends - 1, 0, len(data) - 1)], 0).astype(np.int64)
+    second = np.where(lengths > 1, data[np.clip(ends - 2, 0, len(data) - 1)], 0).astype(np.int64)
+    return (last * 31 + second) % parts
+
+
+def _row_groups(path: Path, columns: list[str] | None) -> Iterator[pa.Table]:
+    """Yield the row groups of a Parquet file (only ``columns``, when given), one at a time."""
+    import pyarrow.parquet as pq
+
+    with pq.ParquetFile(path) as file:
+        for index in range(file.num_row_groups):
+            group = file.read_row_group(index, columns=columns, use_threads=False)
+            if group.num_rows:
+                yield group
+
+
+class _Following:
+    """Reads a child table alongside its parents: the rows up to a given parent ``_seq``.
+
+    Children are written in their parents' order, so their ``_seq`` never decreases.
+    """
+
+    def __init__(self, path: Path, columns: list[str] | None) -> None:
+        self._groups = _row_groups(path, columns)
+        self._carry: list[pa.Table] = []
+        self._done = False
+
+    def until(self, high: int) -> pa.Table | None:
+        """Return the rows with ``_seq <= high`` not returned before (``None`` when there are none)."""
+        import numpy as np
+        import pyarrow as pa
+
+        taken: list[pa.Table] = []
+        while True:
+            if not self._carry:
+                if self._done:
+                    break
+                group = next(self._groups, None)
+                if group is None:
+                    self._done = True
+                    break
+                self._carry.append(group)
+            head = self._carry[0]
+            seqs = head["_seq"].to_numpy()
+            cut = int(np.searchsorted(seqs, high, side="right"))
+            if cut == head.num_rows:
+                taken.append(self._carry.pop(0))
+                continue
+            if cut:
+                taken.append(head.slice(0, cut))
+                self._carry[0] = head.slice(cut)
+            break
+        if not taken:
+            return None
+        return taken[0] if len(taken) == 1 else pa.concat_tables(taken)
 
 
 def _chunks(
-    entity: Entity, normalized_dir: Path, keep: pa.Array, chunk_rows: int
+    entity: Entity,
+    normalized_dir: Path,
+    columns: dict[str, list[str] | None],
+    chunk_rows: int,
 ) -> Iterator[tuple[pa.Table, dict[str, pa.Table]]]:
-    """Yield kept parent rows about ``chunk_rows`` at a time, each with its children's kept rows."""
+    """Yield parent rows about ``chunk_rows`` at a time, each with its children's rows.
+
+    Only ``columns`` of each table are read (``None``: every column); parents and children are
+    streamed side by side in ``_seq`` order, so memory stays bounded by the chunk.
+    """
     import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
     from xero.normalize import table_path
 
-    parent_file = pq.ParquetFile(table_path(normalized_dir, entity.table.name))
+    followers = {
+        child.name: _Following(table_path(normalized_dir, child.name), columns[child.name])
+        for child in entity.children
+    }
+    schemas: dict[str, pa.Table] = {}
     pending: list[pa.Table] = []
     pending_rows = 0
 
-    def emit(tables: list[pa.Table]) -> tuple[pa.Table, dict[str, pa.Table]]:
-        parents = pa.concat_tables(tables)
-        low, high = (value.as_py() for value in pc.min_max(parents["_seq"]).values())
-        parents = parents.filter(pc.is_in(parents["_seq"], value_set=keep))
+    def emit() -> tuple[pa.Table, dict[str, pa.Table]]:
+        parents = pending[0] if len(pending) == 1 else pa.concat_tables(pending)
+        high = parents["_seq"][-1].as_py()
         children = {}
-        for child in entity.children:
-            rows = pq.read_table(
-                table_path(normalized_dir, child.name), filters=[("_seq", ">=", low), ("_seq", "<=", high)]
-            )
-            children[child.name] = rows.filter(pc.is_in(rows["_seq"], value_set=parents["_seq"]))
+        for name, follower in followers.items():
+            rows = follower.until(high)
+            if rows is None:
+                rows = schemas[name]
+            children[name] = rows
         return parents, children
 
-    for index in range(parent_file.num_row_groups):
-        group = parent_file.read_row_group(index)
-        if not group.num_rows:
-            continue
+    import pyarrow.parquet as pq
+
+    for child in entity.children:
+        schemas[child.name] = pq.read_schema(table_path(normalized_dir, child.name)).empty_table()
+        if columns[child.name] is not None:
+            schemas[child.name] = schemas[child.name].select(columns[child.name])
+    for group in _row_groups(table_path(normalized_dir, entity.table.name), columns[entity.table.name]):
         pending.append(group)
         pending_rows += group.num_rows
         if pending_rows >= chunk_rows:
-            yield emit(pending)
+            yield emit()
             pending, pending_rows = [], 0
     if pending:
-        yield emit(pending)
+        yield emit()
 
 
-def _frame(table: pa.Table, columns: list[str], helpers: dict[str, pa.Array]) -> pd.DataFrame:
-    """Return the columns the suite needs as pandas (decimals as exact ``Decimal`` objects)."""
-    selected = table.select([name for name in columns if name in table.column_names])
-    for name, array in helpers.items():
-        selected = selected.append_column(name, array)
-    return selected.to_pandas()
+def _without(rows: pa.Table, seqs: pa.Array) -> pa.Table:
+    """Return ``rows`` without those whose ``_seq`` is in ``seqs``."""
+    import pyarrow.compute as pc
+
+    if not len(seqs):
+        return rows
+    return rows.filter(pc.invert(pc.is_in(rows["_seq"], value_set=seqs)))
 
 
 def _merge(into: dict[int, list[str]], found: dict[int, list[str]]) -> None:
     for seq, reasons in found.items():
         into.setdefault(seq, []).extend(reasons)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """Make ``target`` hold the same bytes as ``source`` (a hard link where the filesystem allows)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.unlink(missing_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
 
 
 def _context(gx: Any, data_docs_dir: Path | None) -> Any:
@@ -446,86 +695,118 @@ def validate_tables(
     :param chunk_rows: parent rows validated at once.
     :raises XeroValidationFailed: when ``quarantined / records`` exceeds ``max_bad_share``.
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    from xero.normalize import QUARANTINE_DIR, quarantine_path, table_path
-    from xero.schema import QUARANTINE_SCHEMA, arrow_schema
+    from xero.normalize import system_memory_pool
 
     if isinstance(entity, str):
         entity = get_entity(entity)
     if not 0 <= max_bad_share <= 1:
         raise ValueError(f"max_bad_share must be between 0 and 1, got {max_bad_share!r}")
-    normalized_dir, out_dir = Path(normalized_dir), Path(out_dir)
+    with system_memory_pool():
+        return _validate(
+            entity, Path(normalized_dir), Path(out_dir), max_bad_share, data_docs_dir, chunk_rows
+        )
+
+
+def _validate(
+    entity: Entity,
+    normalized_dir: Path,
+    out_dir: Path,
+    max_bad_share: float,
+    data_docs_dir: Path | None,
+    chunk_rows: int,
+) -> ValidationResult:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from xero.normalize import QUARANTINE_DIR, ParquetSink, quarantine_path, table_path
+    from xero.schema import QUARANTINE_SCHEMA, arrow_schema
+
     source_quarantine = quarantine_path(normalized_dir)
     if source_quarantine.exists():
         normalizer_quarantine = pq.read_table(source_quarantine, schema=QUARANTINE_SCHEMA)
     else:
         normalizer_quarantine = QUARANTINE_SCHEMA.empty_table()
-    keep, duplicates, _superseded = _winners(
-        entity, table_path(normalized_dir, entity.table.name), normalizer_quarantine
-    )
+    winners = _winners(entity, table_path(normalized_dir, entity.table.name), normalizer_quarantine)
 
     gx = _import_gx()
     context = _context(gx, data_docs_dir)
     suites = {table.name: _Suite(gx, context, entity, table) for table in entity.tables}
-    helpers_of = [rule.helpers for rule in _RULES.get(entity.name, ()) if rule.helpers is not None]
+    rules = _RULES.get(entity.name, ())
+    parent_name = entity.table.name
+    cursor = next((c.name for c in entity.table.columns if c.source == entity.cursor_field), None)
 
+    # Pass 1: the columns the checks need (never ``_raw``), chunk by chunk; remember the failures.
+    reads: dict[str, list[str] | None] = {}
+    for table in entity.tables:
+        needed = set(suites[table.name].columns)
+        for rule in rules:
+            needed.update(rule.reads.get(table.name, ()))
+        if table is entity.table and cursor:
+            needed.add(cursor)
+        reads[table.name] = sorted(needed)
+    bad: dict[int, list[str]] = {}
+    max_cursor: datetime | None = None
+    for parents, children in _chunks(entity, normalized_dir, reads, chunk_rows):
+        parents = _without(parents, winners.dropped)
+        children = {name: _without(rows, winners.dropped) for name, rows in children.items()}
+        helpers: dict[str, pa.Array] = {}
+        for rule in rules:
+            if rule.helpers is not None:
+                helpers.update(rule.helpers(parents, children))
+        found = suites[parent_name].failures(parents, helpers, "")
+        for name, child_rows in children.items():
+            _merge(found, suites[name].failures(child_rows, {}, f"{name}: "))
+        _merge(bad, found)
+        if cursor is not None and parents.num_rows:
+            good = _without(parents, pa.array(sorted(found), type=pa.int64()))
+            chunk_max = pc.max(good[cursor]).as_py() if good.num_rows else None
+            if chunk_max is not None and (max_cursor is None or chunk_max > max_cursor):
+                max_cursor = chunk_max
+
+    # Pass 2: copy the kept rows (a plain link when a table loses none) and quarantine the failures.
+    bad_seqs = pa.array(sorted(bad), type=pa.int64())
+    removed = pa.concat_arrays([bad_seqs, winners.dropped.cast(pa.int64())])
     files: dict[str, Path] = {table.name: table_path(out_dir, table.name) for table in entity.tables}
     files[QUARANTINE_DIR] = quarantine_path(out_dir)
-    schemas = {table.name: arrow_schema(table) for table in entity.tables}
-    schemas[QUARANTINE_DIR] = QUARANTINE_SCHEMA
-    writers = {}
-    for name, path in files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        writers[name] = pq.ParquetWriter(path, schemas[name])
-
     rows: Counter[str] = Counter({table.name: 0 for table in entity.tables})
+    copies = {}
+    for table in entity.tables:
+        source = table_path(normalized_dir, table.name)
+        if len(removed):
+            copies[table.name] = (files[table.name], arrow_schema(table))
+        else:
+            _link_or_copy(source, files[table.name])
+            rows[table.name] = pq.ParquetFile(source).metadata.num_rows
+    copies[QUARANTINE_DIR] = (files[QUARANTINE_DIR], QUARANTINE_SCHEMA)
+
     reasons: Counter[str] = Counter()
     for reason in normalizer_quarantine["reason"].to_pylist():
         reasons.update(reason_key(reason))
     validator_bad = 0
-    max_cursor: datetime | None = None
-    cursor = next((c.name for c in entity.table.columns if c.source == entity.cursor_field), None)
-    parent_name = entity.table.name
     id_column = entity.table.primary_key[0]
+    sink = ParquetSink(copies)
     try:
-        if normalizer_quarantine.num_rows:
-            writers[QUARANTINE_DIR].write_table(normalizer_quarantine)
-        for parents, children in _chunks(entity, normalized_dir, keep, chunk_rows):
-            helpers: dict[str, pa.Array] = {}
-            for compute in helpers_of:
-                helpers.update(compute(parents, children))
-            bad: dict[int, list[str]] = {}
-            _merge(
-                bad, suites[parent_name].failures(_frame(parents, suites[parent_name].columns, helpers), "")
-            )
-            for name, table in children.items():
-                _merge(bad, suites[name].failures(_frame(table, suites[name].columns, {}), f"{name}: "))
-            bad_seqs = pa.array(sorted(bad), type=pa.int64())
-
-            good = parents.filter(pc.invert(pc.is_in(parents["_seq"], value_set=bad_seqs)))
-            writers[parent_name].write_table(good)
-            rows[parent_name] += good.num_rows
-            if cursor is not None and good.num_rows:
-                chunk_max = pc.max(good[cursor]).as_py()
-                if chunk_max is not None and (max_cursor is None or chunk_max > max_cursor):
-                    max_cursor = chunk_max
-            for name, table in children.items():
-                kept = table.filter(pc.invert(pc.is_in(table["_seq"], value_set=bad_seqs)))
-                writers[name].write_table(kept)
-                rows[name] += kept.num_rows
-
-            if bad:
-                failed = parents.filter(pc.is_in(parents["_seq"], value_set=bad_seqs))
-                seqs = failed["_seq"].to_pylist()
-                texts = ["; ".join(dict.fromkeys(bad[seq])) for seq in seqs]
+        sink.write(QUARANTINE_DIR, normalizer_quarantine)
+        for table in entity.tables:
+            if table.name not in copies:
+                continue
+            for group in _row_groups(table_path(normalized_dir, table.name), None):
+                kept = _without(group, removed)
+                sink.write(table.name, kept)
+                rows[table.name] += kept.num_rows
+                if table is not entity.table or not bad:
+                    continue
+                failed = group.filter(pc.is_in(group["_seq"], value_set=bad_seqs))
+                if not failed.num_rows:
+                    continue
+                texts = ["; ".join(dict.fromkeys(bad[seq])) for seq in failed["_seq"].to_pylist()]
                 for text in texts:
                     reasons.update(reason_key(text))
                 validator_bad += failed.num_rows
                 count = failed.num_rows
-                writers[QUARANTINE_DIR].write_table(
+                sink.write(
+                    QUARANTINE_DIR,
                     pa.Table.from_arrays(
                         [
                             failed["tenant_id"],
@@ -537,11 +818,10 @@ def validate_tables(
                             failed["_seq"],
                         ],
                         schema=QUARANTINE_SCHEMA,
-                    )
+                    ),
                 )
     finally:
-        for writer in writers.values():
-            writer.close()
+        sink.close()
 
     docs_index = None
     if data_docs_dir is not None:
@@ -549,7 +829,7 @@ def validate_tables(
         docs_index = str(Path(data_docs_dir) / "index.html")
 
     normalizer_bad = normalizer_quarantine.num_rows
-    records = len(keep) + normalizer_bad
+    records = winners.kept + normalizer_bad
     quarantined = normalizer_bad + validator_bad
     result = ValidationResult(
         entity=entity.name,
@@ -557,7 +837,7 @@ def validate_tables(
         quarantined=quarantined,
         quarantined_by_normalizer=normalizer_bad,
         quarantined_by_validator=validator_bad,
-        duplicates_dropped=duplicates,
+        duplicates_dropped=winners.duplicates,
         rows=dict(rows),
         bad_share=quarantined / records if records else 0.0,
         max_bad_share=max_bad_share,
