@@ -39,6 +39,10 @@ class LocalAirflow:
         environ.update(self.env)
         return environ
 
+    def command(self, *args: str) -> list[str]:
+        """Return the command line of ``airflow <args>``."""
+        return [AIRFLOW, *args]
+
     def run(self, *args: str, log: Path | None = None) -> subprocess.CompletedProcess[str]:
         """Run ``airflow <args>``; output goes to ``log`` (appended) or is captured."""
         if log is None:

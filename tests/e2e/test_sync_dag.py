@@ -18,13 +18,12 @@ from typing import Any
 import pytest
 
 from scripts.local_airflow import LocalAirflow
+from tests.e2e.support import CLIENT_ID, CLIENT_SECRET, dag_env
 from xero.entities import ENTITIES
 from xero_sandbox import Sandbox, SandboxConfig
 
 pytestmark = pytest.mark.e2e
 
-CLIENT_ID = "e2e-client"
-CLIENT_SECRET = "e2e-client-secret"
 TABLE_KEYS = {
     "account": ("tenant_id", "account_id"),
     "contact": ("tenant_id", "contact_id"),
@@ -106,25 +105,8 @@ def test_three_runs(tmp_path: Path, warehouse_env: tuple[str, str], monkeypatch:
             seed=11, tenants=2, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, contacts=60, invoices=1300
         )
     )
-    with sb.serve() as url:
-        connection = {
-            "conn_type": "xero",
-            "login": CLIENT_ID,
-            "password": CLIENT_SECRET,
-            "extra": {
-                "api_url": url,
-                "identity_url": url,
-                "refresh_token": sb.issue_refresh_token(),
-                "token_store": f"file:{tmp_path / 'tokens.json'}",
-            },
-        }
-        env = {
-            "AIRFLOW_CONN_XERO_DEFAULT": json.dumps(connection),
-            "AIRFLOW_CONN_XERO_WAREHOUSE": warehouse_conn,
-            "XERO_SCHEMA": schema,
-            "XERO_DATA_DIR": str(tmp_path / "data"),
-            "XERO_TASK_RETRIES": "0",
-        }
+    with sb.serve():
+        env = dag_env(sb, tmp_path, warehouse_conn, schema)
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         airflow = LocalAirflow(tmp_path / "airflow", env=env)
