@@ -2,6 +2,7 @@
 # Each creates or reuses .venv and installs the pinned requirements plus the provider in plugins/.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
+PYTEST_ARGS ?= -n 2
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
