@@ -117,9 +117,19 @@ def print_summary(calls: dict[str, int]) -> None:
             print(f"  {names.get(tenant_id, tenant_id):<26} {table:<18} {count:>7}")
     quarantined = query("select count(*) from {{ schema }}._quarantine")[0][0]
     print(f"\nQuarantined rows: {quarantined} (table xero._quarantine, with the reason for each)")
+    total_calls = sum(row[4] for row in state)
+    total_changed = sum(row[3] for row in state)
+    if total_changed == 0:
+        print(
+            f"\nIncremental run: nothing changed since the last run; {total_calls} API calls for "
+            f"{len(names)} organisations × {len(state) // max(len(names), 1)} entities (one call each)."
+        )
+    else:
+        print(f"\n{total_changed} rows changed using {total_calls} API calls (1,000 records a page).")
 
 
 def main() -> int:
+    os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"  # this process only reads the warehouse
     HOME.mkdir(exist_ok=True)
     warehouse, kind = warehouse_conn()
     os.environ["AIRFLOW_CONN_XERO_WAREHOUSE"] = warehouse
