@@ -11,6 +11,11 @@ valid access token and refreshes it at most once per token lifetime:
    **persists the rotated refresh token before** the new access token is returned to anyone. Xero's
    refresh tokens are single-use, so a token that is used but not saved would strand the connection.
 
+Refresh tokens expire when unused for 60 days. The stored token records when its refresh token was
+issued (``refresh_token_issued_at``); a warning is logged once it is ``warn_age`` (45 days) old, and a
+refresh token older than ``keep_alive_age`` (7 days) is spent even while the access token is valid,
+at most once per manager (one task run), so a scheduled DAG keeps the grant alive.
+
 ``invalid_grant`` (refresh token spent, revoked or older than 60 days) becomes an :class:`XeroAuthError`
 telling the operator to re-run the consent step. The connection's ``refresh_token`` extra bootstraps the
 store: it is copied in when the store is empty, or when the operator puts a *different* one there
@@ -48,10 +53,17 @@ GrantType = Literal["authorization_code", "client_credentials"]
 #: A stored access token is refreshed when it has less than this many seconds left.
 DEFAULT_MARGIN = 120.0
 
-CONSENT_HINT = (
-    "re-run the consent step (authorize the app again) and put the new refresh token in the "
-    "connection's extra 'refresh_token'"
-)
+#: Xero refresh tokens expire after this many seconds unused.
+REFRESH_TOKEN_LIFETIME = 60 * 86_400.0
+#: A warning is logged when the stored refresh token is this old.
+DEFAULT_WARN_AGE = 45 * 86_400.0
+#: A refresh token older than this is rotated even while the access token is valid (keeps the grant alive).
+DEFAULT_KEEP_ALIVE_AGE = 7 * 86_400.0
+
+
+def consent_hint(conn_id: str) -> str:
+    """Return what to do when the grant of ``conn_id`` is lost."""
+    return f"re-run the consent step: python -m xero auth --conn-id {conn_id}"
 
 
 class AccessTokenProvider(Protocol):
@@ -157,6 +169,9 @@ class TokenManager:
     :param conn_id: connection id, for messages.
     :param timeout: seconds for a token request.
     :param margin: seconds of validity below which a stored access token is refreshed.
+    :param keep_alive_age: a refresh token older than this (seconds) is rotated even while the access
+        token is valid, once per manager; ``None`` disables it.
+    :param warn_age: a refresh token this old (seconds) is warned about.
     :param clock: returns Unix seconds (injectable for tests).
     :param session_factory: builds the ``OAuth2Session`` (injectable for tests).
     """
@@ -175,6 +190,8 @@ class TokenManager:
         conn_id: str = "xero_default",
         timeout: float = 60.0,
         margin: float = DEFAULT_MARGIN,
+        keep_alive_age: float | None = DEFAULT_KEEP_ALIVE_AGE,
+        warn_age: float = DEFAULT_WARN_AGE,
         clock: Callable[[], float] = time.time,
         session_factory: Callable[..., OAuth2Session] = OAuth2Session,
     ) -> None:
@@ -189,7 +206,11 @@ class TokenManager:
         self.conn_id = conn_id
         self.timeout = timeout
         self.margin = margin
+        self.keep_alive_age = keep_alive_age
+        self.warn_age = warn_age
         self.clock = clock
+        self._kept_alive = False
+        self._warned = False
         self._session_factory = session_factory
         self._token: Token | None = None
         #: Number of token-endpoint requests this manager made (refreshes and client-credential grants).
@@ -207,8 +228,21 @@ class TokenManager:
             return self._token["access_token"]
         stored = self.store.load()
         if stored is not None and not self._bootstrap_pending(stored) and self._is_fresh(stored):
+            if self._needs_keep_alive(stored):
+                return self._refresh_locked(stale_access_token=None, keep_alive=True)
             return self._use(stored)
         return self._refresh_locked(stale_access_token=None)
+
+    def refresh_token_age(self, token: Token | None = None) -> float | None:
+        """Return the age in seconds of the stored refresh token, or ``None`` when unknown."""
+        token = token if token is not None else self.store.load()
+        issued = (token or {}).get("refresh_token_issued_at")
+        if not (token or {}).get("refresh_token") or issued is None:
+            return None
+        try:
+            return self.clock() - float(issued)
+        except (TypeError, ValueError):
+            return None
 
     def refresh(self, stale_access_token: str | None = None) -> str:
         """Return a new access token after Xero rejected ``stale_access_token`` as expired.
@@ -238,16 +272,58 @@ class TokenManager:
         seen = stored.get("bootstrap_fingerprint")
         return seen is not None and seen != fingerprint(self._bootstrap)
 
+    def _needs_keep_alive_age(self, token: Token) -> bool:
+        age = self.refresh_token_age(token)
+        return self.keep_alive_age is not None and age is not None and age > self.keep_alive_age
+
+    def _needs_keep_alive(self, token: Token) -> bool:
+        """Tell whether ``token``'s refresh token is old enough to rotate now (once per manager)."""
+        if self.grant_type != "authorization_code" or self.keep_alive_age is None or self._kept_alive:
+            return False
+        age = self.refresh_token_age(token)
+        return age is not None and age > self.keep_alive_age
+
+    def _warn_if_old(self, token: Token) -> None:
+        age = self.refresh_token_age(token)
+        if self._warned or age is None or age < self.warn_age:
+            return
+        self._warned = True
+        left = max(REFRESH_TOKEN_LIFETIME - age, 0.0) / 86_400
+        log.warning(
+            "Xero connection %r: the refresh token is %.0f days old and expires in %.0f days unless used; "
+            "run the DAG (it rotates the token) or %s",
+            self.conn_id,
+            age / 86_400,
+            left,
+            consent_hint(self.conn_id),
+        )
+
     def _use(self, token: Token) -> str:
         mask_secret(token.get("access_token"))
         mask_secret(token.get("refresh_token"))
+        self._warn_if_old(token)
         self._token = token
         return token["access_token"]
 
-    def _refresh_locked(self, stale_access_token: str | None) -> str:
+    def _refresh_locked(self, stale_access_token: str | None, *, keep_alive: bool = False) -> str:
         with self.lock.hold():
             stored = self.store.load()
-            if self._bootstrap_pending(stored):
+            if keep_alive:
+                self._kept_alive = True
+            rotate = keep_alive and stored is not None and self._is_fresh(stored)
+            if rotate:
+                assert stored is not None
+                if not self._needs_keep_alive_age(stored):
+                    log.info(
+                        "Xero connection %r: another process already rotated the refresh token", self.conn_id
+                    )
+                    return self._use(stored)
+                log.info(
+                    "Xero connection %r: rotating a %.0f-day-old refresh token to keep the grant alive",
+                    self.conn_id,
+                    (self.refresh_token_age(stored) or 0) / 86_400,
+                )
+            if not rotate and self._bootstrap_pending(stored):
                 assert self._bootstrap is not None
                 log.info(
                     "Xero connection %r: importing the refresh token from the connection extra", self.conn_id
@@ -257,7 +333,8 @@ class TokenManager:
                     "bootstrap_fingerprint": fingerprint(self._bootstrap),
                 }
             elif (
-                stored is not None
+                not rotate
+                and stored is not None
                 and self._is_fresh(stored)
                 and (stale_access_token is None or stored.get("access_token") != stale_access_token)
             ):
@@ -281,7 +358,7 @@ class TokenManager:
             if not refresh_token:
                 raise XeroAuthError(
                     f"Xero connection {self.conn_id!r} has no refresh token in its token store {self.store!r}: "
-                    + CONSENT_HINT
+                    + consent_hint(self.conn_id)
                 )
             raw = self._fetch_refresh(refresh_token)
             carry = {k: stored[k] for k in ("bootstrap_fingerprint",) if stored and k in stored}
@@ -305,6 +382,10 @@ class TokenManager:
         }
         if raw.get("refresh_token"):
             token["refresh_token"] = raw["refresh_token"]
+            if stored and raw["refresh_token"] == stored.get("refresh_token"):
+                token["refresh_token_issued_at"] = stored.get("refresh_token_issued_at")
+            else:
+                token["refresh_token_issued_at"] = now
         if raw.get("scope"):
             scope = raw["scope"]
             token["scope"] = " ".join(scope) if isinstance(scope, list | tuple) else str(scope)
@@ -358,7 +439,7 @@ class TokenManager:
         if code == "invalid_grant":
             return XeroAuthError(
                 f"{where}: Xero rejected the refresh token (invalid_grant: it was already used, revoked, or "
-                f"unused for 60 days); {CONSENT_HINT}",
+                f"unused for 60 days); {consent_hint(self.conn_id)}",
                 status=400,
                 title="invalid_grant",
             )
@@ -425,6 +506,8 @@ def exchange_code(
             "expires_in": expires_in,
             "expires_at": now + expires_in,
             "obtained_at": now,
+            "refresh_token_issued_at": now if raw.get("refresh_token") else None,
+            "scope": " ".join(raw["scope"]) if isinstance(raw.get("scope"), list) else raw.get("scope"),
         }
     )
     mask_secret(raw.get("access_token"))

@@ -15,6 +15,8 @@ Connection extras (all optional):
 ``identity_url``    default ``https://identity.xero.com`` (token endpoint ``<identity_url>/connect/token``)
 ``authorize_url``   default ``https://login.xero.com/identity/connect/authorize``
 ``token_store``     ``variable`` (default), ``variable:<key>`` or ``file:/path/to/tokens.json``
+``token_lock``      lock held while refreshing: ``file`` (default, one host), ``postgres:<conn_id>``
+                    (advisory lock, recommended across hosts) or ``redis://host:port/db``
 ``timeout``         seconds per request (default 60)
 ``page_size``       records per page, 1-1000 (default 1000)
 """
@@ -37,7 +39,7 @@ from xero.client import Page, Tenant, XeroClient, build_retrying
 from xero.entities import ENTITIES, MAX_PAGE_SIZE, Entity
 from xero.exceptions import XeroConfigError, XeroError
 from xero.scopes import FAMILIES, ScopeFamily, requested_scopes
-from xero.tokens import TokenLock, TokenStore, build_token_store
+from xero.tokens import TokenLock, TokenStore, build_token_lock, build_token_store
 
 DEFAULT_API_URL = "https://api.xero.com"
 DEFAULT_IDENTITY_URL = "https://identity.xero.com"
@@ -54,6 +56,7 @@ KNOWN_EXTRAS = frozenset(
         "identity_url",
         "authorize_url",
         "token_store",
+        "token_lock",
         "timeout",
         "page_size",
     }
@@ -77,6 +80,7 @@ class XeroConnectionConfig:
     identity_url: str = DEFAULT_IDENTITY_URL
     authorize_url: str = DEFAULT_AUTHORIZE_URL
     token_store: str = "variable"
+    token_lock: str = "file"
     timeout: float = DEFAULT_TIMEOUT
     page_size: int = MAX_PAGE_SIZE
 
@@ -187,7 +191,11 @@ def parse_connection_config(
     token_store = extra.get("token_store") or "variable"
     if not isinstance(token_store, str):
         raise XeroConfigError("token_store", "expected 'variable', 'variable:<key>' or 'file:<path>'")
-    build_token_store(token_store, conn_id)  # validates the spec; builds nothing durable
+    store, file_lock = build_token_store(token_store, conn_id)  # validates the spec; builds nothing durable
+    token_lock = extra.get("token_lock") or "file"
+    if not isinstance(token_lock, str):
+        raise XeroConfigError("token_lock", "expected 'file', 'postgres:<conn_id>' or 'redis://host:port/db'")
+    build_token_lock(token_lock, repr(store), file_lock)  # validates the spec; connects to nothing
 
     return XeroConnectionConfig(
         conn_id=conn_id,
@@ -201,6 +209,7 @@ def parse_connection_config(
         identity_url=_url(extra, "identity_url", DEFAULT_IDENTITY_URL),
         authorize_url=_url(extra, "authorize_url", DEFAULT_AUTHORIZE_URL),
         token_store=token_store.strip(),
+        token_lock=token_lock.strip(),
         timeout=_number(extra, "timeout", DEFAULT_TIMEOUT, integer=False, low=1, high=600),
         page_size=_number(extra, "page_size", MAX_PAGE_SIZE, integer=True, low=1, high=MAX_PAGE_SIZE),
     )
@@ -257,7 +266,7 @@ class XeroHook(BaseHook):
                 "password": "Client Secret of the Xero app",
                 "extra": (
                     '{"tenant_ids": [], "grant_type": "authorization_code", "scopes": "granular", '
-                    '"refresh_token": "<from the consent step>", "token_store": "variable"}'
+                    '"token_store": "variable", "token_lock": "file"}'
                 ),
             },
         }
@@ -275,7 +284,8 @@ class XeroHook(BaseHook):
     def token_manager(self) -> TokenManager:
         """Return the token manager of this connection."""
         config = self.config
-        store, lock = build_token_store(config.token_store, config.conn_id)
+        store, file_lock = build_token_store(config.token_store, config.conn_id)
+        lock = build_token_lock(config.token_lock, repr(store), file_lock)
         kwargs: dict[str, Any] = {}
         if self._clock is not None:
             kwargs["clock"] = self._clock

@@ -8,9 +8,20 @@ few bookkeeping keys. Two stores implement the :class:`TokenStore` protocol:
 * :class:`FileTokenStore`: a JSON file written atomically (temporary file, ``fsync``, ``os.replace``)
   with mode 0600.
 
-Refreshes run under a :class:`TokenLock`. :class:`FileLock` is an exclusive ``fcntl`` lock on a lock
-file, which serialises processes on one host; a cross-host lock (a Postgres advisory lock, a Redis
-lock) can be plugged in by implementing the same one-method protocol.
+Refreshes run under a :class:`TokenLock`, chosen by the connection's ``token_lock`` extra
+(:func:`build_token_lock`):
+
+* :class:`FileLock` (default, ``file``): an exclusive ``fcntl`` lock on a lock file. It serialises
+  processes on **one host** only.
+* :class:`PostgresAdvisoryLock` (``postgres:<conn_id>``): a session-level ``pg_advisory_lock`` in a
+  PostgreSQL database every worker reaches (typically the Airflow metadata database or the warehouse).
+  This is the recommended cross-host lock: Airflow deployments already run PostgreSQL, the lock is
+  released by the server when the holder's session ends (a killed worker cannot leave it stuck) and it
+  needs no extra service.
+* :class:`RedisLock` (``redis://host:port/db``): a ``redis-py`` lock with an expiry, for deployments
+  that run Redis (e.g. the Celery broker) but would rather not touch a database.
+
+Several workers on different hosts must share both the store (a Variable does) and the lock.
 
 Neither stores nor locks ever log or repr a token.
 """
@@ -19,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -28,6 +40,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
+from urllib.parse import quote
 
 from xero.exceptions import XeroAuthError, XeroConfigError
 
@@ -212,6 +225,168 @@ class FileLock:
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
+
+
+def lock_key(name: str) -> int:
+    """Return the signed 64-bit advisory-lock key of ``name`` (stable across processes and hosts)."""
+    digest = hashlib.sha256(f"airflow-xero-token:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class PostgresAdvisoryLock:
+    """A PostgreSQL session-level advisory lock: serialises token refreshes across hosts.
+
+    The lock lives in its own short connection; PostgreSQL releases it if the holder dies.
+
+    :param dsn: a libpq URL or ``key=value`` string of a database every worker reaches.
+    :param name: what is locked (the token store), hashed into a 64-bit key.
+    :param timeout: seconds to wait for the lock before giving up.
+    :param poll: seconds between attempts while waiting.
+    """
+
+    def __init__(self, dsn: str, name: str, *, timeout: float = 120.0, poll: float = 0.05) -> None:
+        self._dsn = dsn
+        self.name = name
+        self.key = lock_key(name)
+        self.timeout = timeout
+        self.poll = poll
+
+    def __repr__(self) -> str:
+        return f"PostgresAdvisoryLock(name={self.name!r})"
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        """Hold the advisory lock for the duration of the ``with`` block."""
+        import psycopg
+
+        try:
+            conn = psycopg.connect(self._dsn, autocommit=True, connect_timeout=10)
+        except psycopg.Error as exc:
+            raise XeroAuthError(
+                f"cannot reach the PostgreSQL database of the token lock {self.name!r}: {type(exc).__name__}"
+            ) from None
+        with conn:
+            deadline = time.monotonic() + self.timeout
+            while True:
+                row = conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
+                if row and row[0]:
+                    break
+                if time.monotonic() >= deadline:
+                    raise XeroAuthError(
+                        f"timed out after {self.timeout:.0f}s waiting for the token lock {self.name!r}"
+                    )
+                time.sleep(self.poll)
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (self.key,))
+
+
+class RedisLock:
+    """A Redis lock (``redis-py``) with an expiry: serialises token refreshes across hosts.
+
+    :param url: ``redis://host:port/db`` (or ``rediss://``).
+    :param name: what is locked (the token store).
+    :param timeout: seconds to wait for the lock before giving up.
+    :param expiry: seconds after which Redis drops a lock whose holder died.
+    """
+
+    def __init__(self, url: str, name: str, *, timeout: float = 120.0, expiry: float = 300.0) -> None:
+        self._url = url
+        self.name = name
+        self.timeout = timeout
+        self.expiry = expiry
+
+    def __repr__(self) -> str:
+        return f"RedisLock(name={self.name!r})"
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        """Hold the Redis lock for the duration of the ``with`` block."""
+        import redis
+
+        client = redis.Redis.from_url(self._url, socket_timeout=30)
+        lock = client.lock(
+            f"airflow-xero-token-lock:{self.name}",
+            timeout=self.expiry,
+            blocking_timeout=self.timeout,
+            sleep=0.05,
+        )
+        try:
+            acquired = lock.acquire()
+        except redis.RedisError as exc:
+            client.close()
+            raise XeroAuthError(
+                f"cannot reach the Redis server of the token lock {self.name!r}: {type(exc).__name__}"
+            ) from None
+        if not acquired:
+            client.close()
+            raise XeroAuthError(
+                f"timed out after {self.timeout:.0f}s waiting for the token lock {self.name!r}"
+            )
+        try:
+            yield
+        finally:
+            with contextlib.suppress(redis.RedisError):
+                lock.release()
+            client.close()
+
+
+def _postgres_dsn(conn_id: str) -> str:
+    """Return the libpq URL of Airflow connection ``conn_id``."""
+    from airflow.sdk import BaseHook
+
+    conn = BaseHook.get_connection(conn_id)
+    host = conn.host or "localhost"
+    port = f":{conn.port}" if conn.port else ""
+    user = quote(conn.login or "", safe="")
+    password = f":{quote(conn.password, safe='')}" if conn.password else ""
+    auth = f"{user}{password}@" if user or password else ""
+    return f"postgresql://{auth}{host}{port}/{quote(conn.schema or '', safe='')}"
+
+
+def build_token_lock(spec: str | None, name: str, default: TokenLock) -> TokenLock:
+    """Build the refresh lock from the connection's ``token_lock`` extra.
+
+    :param spec: ``file`` or empty (``default``, a host-local :class:`FileLock`), ``postgres:<conn_id>``
+        (:class:`PostgresAdvisoryLock` in that Airflow connection's database), or a ``redis://`` URL.
+    :param name: what is locked (the token store's identity).
+    :param default: the host-local lock of the token store.
+    """
+    spec = (spec or "").strip()
+    kind, _, arg = spec.partition(":")
+    kind = kind.lower()
+    if kind in ("", "file"):
+        return default
+    if kind in ("postgres", "postgresql") and arg and not arg.startswith("//"):
+        conn_id = arg.strip()
+        return _LazyLock(lambda: PostgresAdvisoryLock(_postgres_dsn(conn_id), name), f"postgres:{conn_id}")
+    if kind in ("postgres", "postgresql") and arg.startswith("//"):
+        return PostgresAdvisoryLock(spec, name)
+    if kind in ("redis", "rediss") and arg.startswith("//"):
+        return RedisLock(spec, name)
+    raise XeroConfigError(
+        "token_lock",
+        f"use 'file', 'postgres:<conn_id>' or 'redis://host:port/db', got {spec.split('@')[-1]!r}",
+    )
+
+
+class _LazyLock:
+    """A lock built on first use (resolving an Airflow connection only when a refresh needs it)."""
+
+    def __init__(self, factory: Callable[[], TokenLock], label: str) -> None:
+        self._factory = factory
+        self._lock: TokenLock | None = None
+        self.label = label
+
+    def __repr__(self) -> str:
+        return f"TokenLock({self.label!r})"
+
+    def hold(self) -> AbstractContextManager[None]:
+        """Return the underlying lock's context manager, building the lock first if needed."""
+        if self._lock is None:
+            self._lock = self._factory()
+        return self._lock.hold()
 
 
 def default_variable_key(conn_id: str) -> str:

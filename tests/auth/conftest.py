@@ -1,0 +1,61 @@
+"""Fixtures of the auth tests: a served sandbox with a frozen clock and a Xero connection pointing at it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.sdk import Connection
+
+from xero_sandbox import Sandbox, SandboxConfig
+
+START = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def sb() -> Iterator[Sandbox]:
+    """Serve a small sandbox (2 tenants, no refresh grace: a spent refresh token is refused at once) for one test."""
+    sandbox = Sandbox(
+        SandboxConfig(
+            seed=5,
+            tenants=2,
+            accounts=10,
+            contacts=30,
+            invoices=60,
+            clock_start=START,
+            refresh_grace_seconds=0,
+        ).without_limits()
+    )
+    with sandbox.serve():
+        yield sandbox
+
+
+@pytest.fixture
+def set_connection(
+    monkeypatch: pytest.MonkeyPatch, sb: Sandbox, tmp_path: Path
+) -> Callable[..., dict[str, Any]]:
+    """Define Xero connection ``conn_id`` on the sandbox (file token store in ``tmp_path``); return its extra."""
+
+    def define(conn_id: str = "xero_default", **extra: Any) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "api_url": sb.url,
+            "identity_url": sb.url,
+            "authorize_url": f"{sb.url}/connect/authorize",
+            "token_store": f"file:{tmp_path / (conn_id + '.json')}",
+        }
+        options.update({k: v for k, v in extra.items() if v is not None})
+        conn = Connection(
+            conn_id=conn_id,
+            conn_type="xero",
+            login=sb.config.client_id,
+            password=sb.config.client_secret,
+            extra=json.dumps(options),
+        )
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", conn.as_json())
+        return options
+
+    return define
