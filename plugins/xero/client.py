@@ -6,8 +6,11 @@ reads the rate-limit headers, maps error statuses to :mod:`xero.exceptions` and 
 tenacity policy (:func:`is_retryable`, :class:`XeroWait`, :class:`XeroStop`): 5xx, timeouts, connection
 resets and malformed JSON are retried with bounded exponential backoff and jitter; a minute-limit 429
 waits ``Retry-After`` and goes on without counting as a failure; a daily-limit 429 raises
-:class:`~xero.exceptions.XeroDailyLimitReached` at once. A 401 ``TokenExpired`` forces one token
-refresh and one resend.
+:class:`~xero.exceptions.XeroDailyLimitReached` at once; 503 "The Organisation is offline" raises
+:class:`~xero.exceptions.XeroOrganisationOffline` at once (holding a worker for minutes helps nobody:
+the extract operator reschedules itself). A 401 ``TokenExpired`` forces one token refresh and one resend.
+*When* a request may go is the :class:`~xero.governor.Governor`'s decision: it spreads each tenant's
+minute allowance, stops a tenant whose day is spent and keeps at most 5 requests in flight per tenant.
 
 Lossless paging
 ---------------
@@ -72,6 +75,7 @@ from xero.exceptions import (
     XeroTokenExpired,
     XeroValidationError,
 )
+from xero.governor import Governor
 from xero.parsing import parse_xero_datetime
 from xero.scopes import ScopeFamily, missing_scope_hint
 
@@ -263,11 +267,13 @@ class XeroStop:
 
     :param max_failures: attempts that failed with a retryable error (5xx, reset, timeout, bad JSON).
     :param max_rate_limit_waits: minute-limit 429s waited out within one request.
-    :param max_offline_waits: waits for an offline organisation within one request.
+    :param max_offline_waits: waits for an offline organisation within one request (default 0: raise
+        :class:`~xero.exceptions.XeroOrganisationOffline` at once, so the task gives its worker slot
+        back and Airflow reschedules it minutes later; see :class:`xero.operators.XeroExtractOperator`).
     """
 
     def __init__(
-        self, max_failures: int = 5, max_rate_limit_waits: int = 30, max_offline_waits: int = 1
+        self, max_failures: int = 5, max_rate_limit_waits: int = 30, max_offline_waits: int = 0
     ) -> None:
         self.max_failures = max_failures
         self.max_rate_limit_waits = max_rate_limit_waits
@@ -304,6 +310,7 @@ def build_retrying(
     max_failures: int = 5,
     max_rate_limit_waits: int = 30,
     offline_wait: float = ORGANISATION_OFFLINE_WAIT,
+    max_offline_waits: int = 0,
 ) -> tenacity.Retrying:
     """Build the retry policy of every Xero request.
 
@@ -311,12 +318,13 @@ def build_retrying(
     :param sleep: how to wait (tests pass a recorder so nothing really sleeps).
     :param max_failures: attempts before a retryable failure is raised.
     :param max_rate_limit_waits: minute-limit waits before giving up.
-    :param offline_wait: seconds to wait for an offline organisation.
+    :param offline_wait: seconds to wait for an offline organisation, when waiting in process.
+    :param max_offline_waits: in-process waits for an offline organisation (default 0: raise at once).
     """
     return tenacity.Retrying(
         retry=tenacity.retry_if_exception(is_retryable),
         wait=XeroWait(wait, offline_wait=offline_wait),
-        stop=XeroStop(max_failures, max_rate_limit_waits),
+        stop=XeroStop(max_failures, max_rate_limit_waits, max_offline_waits),
         sleep=sleep,
         before_sleep=_log_retry,
         reraise=True,
@@ -369,6 +377,8 @@ class XeroClient:
     :param sleep: how to wait when pacing (injectable for tests).
     :param clock: returns Unix seconds (injectable for tests).
     :param max_passes: paging passes (1 + recoveries) before giving up on data that keeps moving.
+    :param governor: paces calls per tenant (default: a :class:`~xero.governor.Governor` on ``clock`` and
+        ``sleep``, shared across the host's processes when ``XERO_GOVERNOR_DIR`` is set).
     """
 
     def __init__(
@@ -384,6 +394,7 @@ class XeroClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
         max_passes: int = 5,
+        governor: Governor | None = None,
     ) -> None:
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}")
@@ -397,6 +408,7 @@ class XeroClient:
         self.sleep = sleep
         self.clock = clock
         self.max_passes = max_passes
+        self.governor = governor or Governor(clock=clock, sleep=sleep)
         #: API calls sent per tenant id (every HTTP attempt, including retries).
         self.calls: Counter[str] = Counter()
         #: Calls to the identity endpoints that need no tenant (``/connections``).
@@ -465,6 +477,7 @@ class XeroClient:
         except XeroTokenExpired:
             log.info("Xero access token expired during %s; refreshing once", what)
             token = self.tokens.refresh(stale_access_token=token)
+            self._pace(tenant_id)  # the resend is a call of its own
             response = self._send(method, url, token, tenant_id, params, headers)
             self._raise_for_status(response, method, what, tenant_id, entity)
         if response.status_code == 304:
@@ -493,15 +506,26 @@ class XeroClient:
             **headers,
             "Authorization": f"Bearer {token}",
         }
-        if tenant_id is not None:
-            request_headers["xero-tenant-id"] = tenant_id
-            self.calls[tenant_id] += 1
-        else:
+        if tenant_id is None:
             self.identity_calls += 1
-        response = self.session.request(
-            method, url, params=params, headers=request_headers, timeout=self.timeout
-        )
+            response = self.session.request(
+                method, url, params=params, headers=request_headers, timeout=self.timeout
+            )
+            self._record_limits(tenant_id, response)
+            return response
+        request_headers["xero-tenant-id"] = tenant_id
+        self.calls[tenant_id] += 1
+        with self.governor.slot(tenant_id):
+            sent_at = self.clock()
+            try:
+                response = self.session.request(
+                    method, url, params=params, headers=request_headers, timeout=self.timeout
+                )
+            except BaseException:
+                self.governor.observe(tenant_id, {}, sent_at)  # no answer: the call is no longer in flight
+                raise
         self._record_limits(tenant_id, response)
+        self.governor.observe(tenant_id, response.headers, sent_at, self.clock())
         return response
 
     # -- rate limits --------------------------------------------------------------------------------
@@ -528,31 +552,17 @@ class XeroClient:
         state.observed_at = now
 
     def _pace(self, tenant_id: str | None) -> None:
-        """Wait out the minute window when its allowance is spent; stop when the day's is."""
-        state = self.limits.get(tenant_id) if tenant_id is not None else None
-        if state is not None and state.day_remaining is not None and state.day_remaining <= 0:
-            raise XeroDailyLimitReached(
-                f"Xero daily call limit of tenant {tenant_id} is spent (X-DayLimit-Remaining: 0); "
-                "resume on a later run",
-                status=None,
-                problem="day",
-            )
-        resume = 0.0
-        if state is not None and state.minute_remaining is not None and state.minute_remaining <= 0:
-            resume = state.observed_at + MINUTE_WINDOW
+        """Wait until the governor lets the next call go; stop when the tenant's day is spent.
+
+        Identity calls (no tenant) only wait for a spent app-wide minute allowance.
+        """
+        if tenant_id is not None:
+            self.governor.before_call(tenant_id)
+            return
         if self.app_minute_remaining is not None and self.app_minute_remaining <= 0:
-            resume = max(resume, self._app_observed_at + MINUTE_WINDOW)
-        delay = resume - self.clock()
-        if delay > 0:
-            log.info(
-                "Xero minute allowance spent for tenant %s; waiting %.0f s for the next window",
-                tenant_id,
-                delay,
-            )
-            self.sleep(delay)
-        if resume:
-            if state is not None:
-                state.minute_remaining = None
+            delay = self._app_observed_at + MINUTE_WINDOW - self.clock()
+            if delay > 0:
+                self.sleep(delay)
             self.app_minute_remaining = None
 
     # -- status → exception ---------------------------------------------------------------------------
@@ -633,6 +643,8 @@ class XeroClient:
                 if resume_at
                 else "; resume on a later run"
             )
+            if tenant_id is not None:
+                self.governor.rate_limited(tenant_id, "day", retry_after)
             raise XeroDailyLimitReached(
                 f"{base}; the tenant's daily call limit is spent{when}",
                 problem=problem,
@@ -644,6 +656,8 @@ class XeroClient:
         state = self.limits.get(tenant_id) if tenant_id is not None else None
         if state is not None:
             state.minute_remaining = None
+        if tenant_id is not None:
+            self.governor.rate_limited(tenant_id, problem)
         self.app_minute_remaining = None
         raise XeroRateLimitError(
             f"{base}; rate limit {problem or 'unspecified'}"

@@ -7,6 +7,7 @@ metadata for XCom; the data itself moves through files under ``data_dir``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import BaseOperator
@@ -47,11 +48,20 @@ class XeroPlanOperator(BaseOperator):
 class XeroExtractOperator(BaseOperator):
     """Read one entity of one tenant, changed since ``modified_since``, into landing files.
 
+    Two Xero conditions end the task without hours of retries. A spent daily call limit ends it
+    successfully with a warning: the pages read so far are committed downstream and the result says
+    ``stopped: "daily limit reached, resumes after <time>"``. 503 "The Organisation is offline" gives the
+    worker slot back at once and reschedules the task ``offline_reschedule_seconds`` later (state
+    ``up_for_reschedule``, which spends no retry), at most ``offline_max_reschedules`` times; after that it
+    fails into the task's ordinary retries.
+
     :param tenant_id: the Xero organisation.
     :param entity: the entity name (``invoices``…).
     :param modified_since: ISO timestamp of the committed watermark, or None for a full read.
     :param data_dir: where the run's files go.
     :param tenant_name: the organisation's name, for logs and the UI.
+    :param offline_reschedule_seconds: how long to wait for an offline organisation (Xero: "5 mins or so").
+    :param offline_max_reschedules: reschedules for an offline organisation before failing.
     """
 
     template_fields: Sequence[str] = ("tenant_id", "entity", "modified_since", "data_dir", "xero_conn_id")
@@ -65,6 +75,8 @@ class XeroExtractOperator(BaseOperator):
         modified_since: str | None = None,
         tenant_name: str | None = None,
         xero_conn_id: str = "xero_default",
+        offline_reschedule_seconds: float = 300.0,
+        offline_max_reschedules: int = 12,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -74,17 +86,46 @@ class XeroExtractOperator(BaseOperator):
         self.data_dir = data_dir
         self.tenant_name = tenant_name
         self.xero_conn_id = xero_conn_id
+        self.offline_reschedule_seconds = offline_reschedule_seconds
+        self.offline_max_reschedules = offline_max_reschedules
 
     def execute(self, context: Any) -> dict[str, Any]:
-        return pipeline.extract(
-            self.xero_conn_id,
-            self.tenant_id,
-            self.entity,
-            self.modified_since,
-            self.data_dir,
-            context["run_id"],
-            tenant_name=self.tenant_name,
-        )
+        from airflow.sdk.exceptions import AirflowRescheduleException
+
+        from xero.exceptions import XeroOrganisationOffline
+
+        try:
+            result = pipeline.extract(
+                self.xero_conn_id,
+                self.tenant_id,
+                self.entity,
+                self.modified_since,
+                self.data_dir,
+                context["run_id"],
+                tenant_name=self.tenant_name,
+            )
+        except XeroOrganisationOffline as exc:
+            count = int(context.get("task_reschedule_count", 0) or 0)
+            if count >= self.offline_max_reschedules:
+                raise
+            when = datetime.now(UTC) + timedelta(seconds=self.offline_reschedule_seconds)
+            self.log.warning(
+                "%s; rescheduling for %s UTC (%d of at most %d)",
+                exc,
+                f"{when:%H:%M:%S}",
+                count + 1,
+                self.offline_max_reschedules,
+            )
+            raise AirflowRescheduleException(reschedule_date=when) from exc
+        if result.get("stopped"):
+            self.log.warning(
+                "Xero %s for %s: %s; %d records read so far are committed",
+                self.entity,
+                self.tenant_name or self.tenant_id,
+                result["stopped"],
+                result["records"],
+            )
+        return result
 
 
 class XeroTransformOperator(BaseOperator):

@@ -14,8 +14,8 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Iterable, Sequence
-from datetime import datetime
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,37 @@ def _write_page(path: Path, records: list[dict[str, Any]]) -> None:
     os.replace(tmp, path)
 
 
+def _safe_cap(last: Any) -> datetime | None:
+    """Return the latest watermark an interrupted read may commit, or ``None`` when any is safe.
+
+    A read stopped in its first pass with no move detected may commit everything it landed (pages come in
+    ``UpdatedDateUTC`` order). A pending recovery (``Page.recovery_since``) or an unfinished recovery pass
+    means records before that point may still be unread: the watermark must not pass it.
+    """
+    if last is None:
+        return None
+    caps: list[datetime] = []
+    if last.recovery_since is not None:
+        caps.append(last.recovery_since)
+    if last.pass_number > 1:
+        caps.append(last.modified_since or datetime.min.replace(tzinfo=UTC))
+    return min(caps) if caps else None
+
+
+def _trim_landing(landing: Path, cursor_field: str, cap: datetime) -> int:
+    """Drop landed records whose cursor is after ``cap`` (the next run reads them again); return how many."""
+    from xero.client import parse_updated
+
+    dropped = 0
+    for path in sorted(landing.glob("page-*.json")):
+        records = json.loads(path.read_text())
+        kept = [r for r in records if (when := parse_updated(r.get(cursor_field))) is None or when <= cap]
+        if len(kept) != len(records):
+            dropped += len(records) - len(kept)
+            _write_page(path, kept)
+    return dropped
+
+
 def extract(
     xero_conn_id: str,
     tenant_id: str,
@@ -95,20 +126,53 @@ def extract(
     data_dir: str | Path,
     run_id: str,
     tenant_name: str | None = None,
+    *,
+    hook_options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Read the entity's changes since ``modified_since`` into landing files, one JSON file a page."""
+    """Read the entity's changes since ``modified_since`` into landing files, one JSON file a page.
+
+    When the tenant's daily call limit is reached the read stops cleanly: the pages already landed are kept
+    (records after a pending recovery point are dropped, so the watermark committed downstream never passes
+    a point that still had to be re-read), the result carries ``stopped`` with the time calls resume, and
+    the next run goes on from the committed watermark.
+
+    :param hook_options: keyword arguments for :class:`~xero.hooks.XeroHook` (``sleep``, ``clock``,
+        ``retry_wait``), mostly for tests.
+    """
+    from xero.exceptions import XeroDailyLimitReached
     from xero.hooks import XeroHook
 
     spec = get_entity(entity)
     since = datetime.fromisoformat(modified_since) if modified_since else None
     base = work_dir(data_dir, run_id, tenant_id, entity)
     landing = _reset_dir(base / "landing")
-    hook = XeroHook(xero_conn_id=xero_conn_id)
+    hook = XeroHook(xero_conn_id=xero_conn_id, **dict(hook_options or {}))
     pages = records = 0
-    for page in hook.iter_pages(tenant_id, spec, since):
-        pages += 1
-        records += len(page.records)
-        _write_page(landing / f"page-{pages:05d}.json", page.records)
+    last = None
+    stopped: str | None = None
+    try:
+        for page in hook.iter_pages(tenant_id, spec, since):
+            pages += 1
+            records += len(page.records)
+            _write_page(landing / f"page-{pages:05d}.json", page.records)
+            last = page
+    except XeroDailyLimitReached as exc:
+        resume = exc.resume_at
+        stopped = "daily limit reached, resumes after " + (
+            f"{resume:%Y-%m-%d %H:%M:%S} UTC" if resume is not None else "the daily window resets"
+        )
+        cap = _safe_cap(last)
+        dropped = _trim_landing(landing, spec.cursor_field, cap) if cap is not None else 0
+        records -= dropped
+        log.warning(
+            "Xero %s for %s stopped: %s; keeping %d records from %d pages%s",
+            entity,
+            tenant_name or tenant_id,
+            stopped,
+            records,
+            pages,
+            f" (dropped {dropped} after {cap.isoformat()}, read again next run)" if dropped and cap else "",
+        )
     calls = hook.calls.get(tenant_id, 0)
     log.info(
         "Extracted %s for %s: %d records in %d pages, %d API calls, since %s",
@@ -119,7 +183,7 @@ def extract(
         calls,
         modified_since or "the beginning",
     )
-    return {
+    result = {
         "tenant_id": tenant_id,
         "tenant_name": tenant_name,
         "entity": entity,
@@ -129,6 +193,9 @@ def extract(
         "records": records,
         "api_calls": calls,
     }
+    if stopped:
+        result["stopped"] = stopped
+    return result
 
 
 def transform(extracted: dict[str, Any], max_bad_share: float = DEFAULT_MAX_BAD_SHARE) -> dict[str, Any]:

@@ -177,12 +177,21 @@ class TestRetries:
             get(make_client())
         assert requests_mock.call_count == 1
 
-    def test_offline_organisation_waits_minutes_then_retries(
+    def test_offline_organisation_raises_at_once_without_holding_the_worker(
         self, requests_mock, make_client, sleeps
     ) -> None:
         offline = {"status_code": 503, "text": "The Organisation is offline"}
         requests_mock.get(URL, [offline, OK])
-        assert get(make_client()) == OK["json"]
+        with pytest.raises(XeroOrganisationOffline, match="The Organisation is offline"):
+            get(make_client())
+        assert requests_mock.call_count == 1 and sleeps == []
+
+    def test_offline_organisation_can_be_waited_for_in_process(
+        self, requests_mock, make_client, sleeps
+    ) -> None:
+        offline = {"status_code": 503, "text": "The Organisation is offline"}
+        requests_mock.get(URL, [offline, OK])
+        assert get(make_client(retry={"max_offline_waits": 1})) == OK["json"]
         assert sleeps == [300.0]
 
     def test_predicate(self) -> None:
@@ -243,7 +252,7 @@ class TestRateLimits:
         assert client.limits[TENANT].day_remaining == 4321
         assert client.limits[TENANT].minute_remaining == 0
         assert client.app_minute_remaining == 9000
-        assert sleeps == [60.0, 60.0]  # before the 2nd and 3rd call, never before the 1st
+        assert sleeps == [60.5, 60.5]  # the window and a margin, before the 2nd and 3rd call only
 
     def test_spent_daily_allowance_stops_before_the_next_call(self, requests_mock, make_client) -> None:
         fake = FakeXero(INVOICES, 2500)

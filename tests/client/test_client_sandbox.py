@@ -115,15 +115,23 @@ def test_update_between_pages_loses_nothing(sb, xero) -> None:
     assert len(calls) == xero.calls[tenant]
 
 
-@pytest.mark.parametrize(
-    "kind", ["500", "503_org_offline", "reset", "truncated_json", "malformed_json", "429_minute"]
-)
+@pytest.mark.parametrize("kind", ["500", "reset", "truncated_json", "malformed_json", "429_minute"])
 def test_transient_faults_are_retried(sb, xero, kind) -> None:
     tenant = sb.tenants[0].tenant_id
     sb.faults.script("Invoices", nth=2, kind=kind)
     pages = list(xero.iter_pages(tenant, INVOICES, None))
     assert len(set(ids(pages))) == sb.count(tenant, "invoices")
     assert len(accounting_calls(sb, "Invoices")) == 4
+
+
+def test_offline_organisation_is_raised_at_once_for_a_reschedule(sb, xero) -> None:
+    from xero.exceptions import XeroOrganisationOffline
+
+    tenant = sb.tenants[0].tenant_id
+    sb.faults.script("Invoices", nth=2, kind="503_org_offline")
+    with pytest.raises(XeroOrganisationOffline, match="The Organisation is offline"):
+        list(xero.iter_pages(tenant, INVOICES, None))
+    assert len(accounting_calls(sb, "Invoices")) == 2  # no wait, no resend: the task reschedules itself
 
 
 def test_daily_limit_stops_cleanly(sb, xero) -> None:

@@ -1,0 +1,59 @@
+"""The real DAG under a spent daily limit: the run succeeds, says why invoices stopped and keeps the rest.
+
+The one fault test that runs ``airflow dags test``; every other case calls the pipeline steps directly.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from scripts.local_airflow import LocalAirflow
+from xero_sandbox import Sandbox, SandboxConfig
+
+pytestmark = pytest.mark.e2e
+
+
+def test_daily_limit_ends_the_dag_run_successfully(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sb = Sandbox(SandboxConfig(seed=9, tenants=1, accounts=10, contacts=20, invoices=30))
+    tenant = sb.tenants[0].tenant_id
+    database = tmp_path / "warehouse.duckdb"
+    with sb.serve() as url:
+        connection = {
+            "conn_type": "xero",
+            "login": sb.config.client_id,
+            "password": sb.config.client_secret,
+            "extra": {
+                "api_url": url,
+                "identity_url": url,
+                "refresh_token": sb.issue_refresh_token(),
+                "token_store": f"file:{tmp_path / 'tokens.json'}",
+            },
+        }
+        env = {
+            "AIRFLOW_CONN_XERO_DEFAULT": json.dumps(connection),
+            "AIRFLOW_CONN_XERO_WAREHOUSE": json.dumps({"conn_type": "duckdb", "host": str(database)}),
+            "XERO_DATA_DIR": str(tmp_path / "data"),
+            "XERO_TASK_RETRIES": "0",
+        }
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        airflow = LocalAirflow(tmp_path / "airflow", env=env)
+        airflow.prepare()
+        sb.faults.script("Invoices", 1, "429_day", tenant_id=tenant)
+
+        result = airflow.dags_test("xero_sync")
+
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:]
+    assert "daily limit reached, resumes after" in output
+    invoice_calls = [r for r in sb.requests if r.endpoint == "Invoices"]
+    assert [r.status for r in invoice_calls] == [429]  # one refused call, no retries
+    with duckdb.connect(str(database), read_only=True) as conn:
+        counts = dict(conn.execute("select entity, watermark is not null from xero._sync_state").fetchall())
+        [(contacts,)] = conn.execute("select count(*) from xero.contact").fetchall()
+    assert counts == {"accounts": True, "contacts": True, "payments": True, "invoices": False}
+    assert contacts == sb.count(tenant, "contacts")
