@@ -226,7 +226,7 @@ def run_step(step: str, work: Path, data_docs: bool) -> dict[str, Any]:
 
     _import_gx()  # import time is a fixed cost per task, not per record: measured apart
     started = time.perf_counter()
-    result = validate_tables(
+    validated = validate_tables(
         "invoices",
         work / "normalized",
         work / "validated",
@@ -236,10 +236,10 @@ def run_step(step: str, work: Path, data_docs: bool) -> dict[str, Any]:
     elapsed = time.perf_counter() - started
     return {
         "step": step,
-        "records": result.records,
+        "records": validated.records,
         "seconds": elapsed,
-        "rows": result.rows,
-        "quarantined": result.quarantined,
+        "rows": validated.rows,
+        "quarantined": validated.quarantined,
         "peak_rss_mb": _peak_rss_mb(),
     }
 

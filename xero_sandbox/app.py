@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import json
 import socket
 import struct
 import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode
 
+import msgspec
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
@@ -61,8 +61,11 @@ _FAULT_KEY = "xero_sandbox.fault"
 _RAW_SEND = "xero_sandbox.raw_send"
 
 
+_ENCODE = msgspec.json.Encoder().encode  # compact JSON like json.dumps(separators=(",", ":")), ~2x faster
+
+
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(json.dumps(body, separators=(",", ":")), status, headers, media_type="application/json")
+    return Response(_ENCODE(body), status, headers, media_type="application/json")
 
 
 def _problem(status: int, title: str, detail: str, headers: dict[str, str] | None = None) -> Response:

@@ -14,6 +14,7 @@ nothing is due.
 from __future__ import annotations
 
 import hashlib
+import threading
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -268,6 +269,8 @@ def money(cents: int) -> float:
 
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+#: Rendered contact summaries kept per organisation (a page of invoices reuses few contacts).
+_STUB_CACHE_SIZE = 20_000
 
 
 def derived_uuid(*parts: object) -> str:
@@ -314,6 +317,10 @@ class Organisation:
         self.start_day = self.end_day - cfg.history_days
         self.created_ms = (self.start_day - 30) * DAY_MS + 9 * HOUR_MS
         self.branding_theme_id = derived_uuid(cfg.seed, tenant_index, "branding")
+        #: Contact summaries embedded in paged invoices, by contact position (emptied on every change).
+        self._stub_cache: dict[int, dict[str, Any]] = {}
+        self._stub_version = 0  # bumped by every change: a render that raced one is not cached
+        self._stub_lock = threading.Lock()
         self.overrides: dict[str, dict[int, dict[str, Any]]] = {
             "accounts": {},
             "contacts": {},
@@ -648,28 +655,16 @@ class Organisation:
 
     def _contact_stub(self, i: int, detail: bool) -> dict[str, Any]:
         if detail:
-            full = self.contact_record(i, detail=False)
-            keep = (
-                "ContactID",
-                "ContactNumber",
-                "AccountNumber",
-                "ContactStatus",
-                "Name",
-                "FirstName",
-                "LastName",
-                "EmailAddress",
-                "Addresses",
-                "Phones",
-                "UpdatedDateUTC",
-                "IsSupplier",
-                "IsCustomer",
-                "DefaultCurrency",
-                "HasValidationErrors",
-            )
-            stub = {k: full[k] for k in keep if k in full}
-            stub["ContactGroups"] = []
-            stub["ContactPersons"] = []
-            return stub
+            cached = self._stub_cache.get(i)
+            if cached is None:
+                version = self._stub_version
+                cached = self._full_stub(i)
+                with self._stub_lock:
+                    if version == self._stub_version:
+                        if len(self._stub_cache) >= _STUB_CACHE_SIZE:
+                            self._stub_cache.clear()
+                        self._stub_cache[i] = cached
+            return dict(cached)  # a page embeds a contact many times: rendered once per change
         name = self.contact_name(i)[0]
         overlay = self.overrides["contacts"].get(i, {})
         return {
@@ -677,6 +672,30 @@ class Organisation:
             "Name": overlay.get("Name", name),
             "HasValidationErrors": False,
         }
+
+    def _full_stub(self, i: int) -> dict[str, Any]:
+        full = self.contact_record(i, detail=False)
+        keep = (
+            "ContactID",
+            "ContactNumber",
+            "AccountNumber",
+            "ContactStatus",
+            "Name",
+            "FirstName",
+            "LastName",
+            "EmailAddress",
+            "Addresses",
+            "Phones",
+            "UpdatedDateUTC",
+            "IsSupplier",
+            "IsCustomer",
+            "DefaultCurrency",
+            "HasValidationErrors",
+        )
+        stub = {k: full[k] for k in keep if k in full}
+        stub["ContactGroups"] = []
+        stub["ContactPersons"] = []
+        return stub
 
     def invoice_number(self, i: int) -> str:
         """Return the InvoiceNumber of invoice ``i``."""
@@ -913,6 +932,9 @@ class Organisation:
 
     def touch(self, entity: str, pos: int, now_ms: int) -> None:
         """Set UpdatedDateUTC of a record to ``now_ms`` (moves it to the end of the default order)."""
+        with self._stub_lock:  # every change passes here
+            self._stub_version += 1
+            self._stub_cache.clear()
         self.table(entity).touch(pos, now_ms)
 
     def update_invoice(self, pos: int, fields: dict[str, Any], now_ms: int) -> None:
