@@ -80,3 +80,20 @@ def test_requirements_are_all_pinned() -> None:
     lines = [line for line in (REPO / "requirements.txt").read_text().splitlines() if line and line[0] != "#"]
     assert lines
     assert all("==" in line for line in lines), [line for line in lines if "==" not in line]
+
+
+def test_xero_connection_is_valid_and_safe_across_workers(compose: dict) -> None:
+    """The connection parses as the hook would read it, refreshes under a cross-host lock, and the tasks of a host
+    share the rate-limit governor's state on the data volume."""
+    import json
+
+    from xero.hooks import parse_connection_config
+
+    env = compose["services"]["airflow-worker"]["environment"]
+    unset = re.sub(r"\$\{[A-Z_]+:-\}", "", env["AIRFLOW_CONN_XERO_DEFAULT"])  # an empty .env
+    connection = json.loads(unset)
+    extra = {**connection["extra"], "refresh_token": "from-the-consent-step", "tenant_ids": ""}
+    config = parse_connection_config("xero_default", "client-id", "client-secret", extra)
+    lock_conn = config.token_lock.removeprefix("postgres:")
+    assert config.token_lock.startswith("postgres:") and f"AIRFLOW_CONN_{lock_conn.upper()}" in env
+    assert env["XERO_GOVERNOR_DIR"].startswith("/opt/airflow/data/")
