@@ -34,6 +34,16 @@ def uuid_text(hi: int, lo: int) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+def uuid_texts(hi: np.ndarray, lo: np.ndarray) -> list[str]:
+    """Format arrays of uint64 halves as lower-case UUID strings (one hex conversion for the batch)."""
+    digits = np.column_stack((hi, lo)).astype(">u8").tobytes().hex()
+    return [
+        f"{digits[k : k + 8]}-{digits[k + 8 : k + 12]}-{digits[k + 12 : k + 16]}-{digits[k + 16 : k + 20]}-"
+        f"{digits[k + 20 : k + 32]}"
+        for k in range(0, len(digits), 32)
+    ]
+
+
 def uuid_halves(text: str) -> tuple[int, int] | None:
     """Parse a UUID string into (high, low) halves, or ``None`` if it is not a UUID."""
     try:

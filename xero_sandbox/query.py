@@ -26,6 +26,7 @@ from xero_sandbox.data import (
     INVOICE_TYPES,
     PAYMENT_STATUSES,
     Organisation,
+    as_dicts,
 )
 from xero_sandbox.index import Selection, uuid_halves
 
@@ -54,9 +55,12 @@ class QueryError(ValueError):
 
 @dataclass
 class ListResult:
-    """What a list call returns: rendered records and the pagination block (paged calls only)."""
+    """What a list call returns: rendered records and the pagination block (paged calls only).
 
-    records: list[dict[str, Any]]
+    Records are as :meth:`~xero_sandbox.data.Organisation.render_page` returns them (invoices as JSON).
+    """
+
+    records: list[Any]
     pagination: dict[str, int] | None
     selection: Selection
     offset: int
@@ -240,7 +244,7 @@ def list_records(
             )
         positions = selection.slice(0, selection.total)
         detail = entity not in ("contacts", "invoices")
-        records = [org.render(entity, int(p), detail) for p in positions]
+        records = org.render_page(entity, positions, detail)
         return ListResult(records, None, selection, 0, selection.total)
     page = max(page or 1, 1)
     size = _int_param(params, "pageSize")
@@ -250,9 +254,9 @@ def list_records(
         before_page(selection, offset, size)
         selection = org.table(entity).select(since_ms, mask)
     positions = selection.slice(offset, size)
-    records = [org.render(entity, int(p), not summary_only) for p in positions]
+    records = org.render_page(entity, positions, not summary_only)
     if summary_only:
-        records = [_summarise(entity, rec) for rec in records]
+        records = [_summarise(entity, rec) for rec in as_dicts(records)]
     total = selection.total
     pagination = {"page": page, "pageSize": size, "pageCount": math.ceil(total / size), "itemCount": total}
     return ListResult(records, pagination, selection, offset, size)

@@ -17,7 +17,7 @@ import uvicorn
 from xero_sandbox.auth import AuthServer
 from xero_sandbox.clock import Clock
 from xero_sandbox.config import RequestRecord, SandboxConfig, TenantInfo
-from xero_sandbox.data import Organisation
+from xero_sandbox.data import Organisation, as_dicts
 from xero_sandbox.faults import Faults
 from xero_sandbox.limits import RateLimiter
 
@@ -140,8 +140,8 @@ class Sandbox:
             positions = org.table(entity).in_order()
         for start in range(0, len(positions), 1000):
             with self.lock:
-                batch = [org.render(entity, int(p), True) for p in positions[start : start + 1000]]
-            yield from batch
+                batch = org.render_page(entity, positions[start : start + 1000])
+            yield from as_dicts(batch)
 
     def count(self, tenant_id: str, entity: str) -> int:
         """Return how many records ``entity`` holds for the tenant (every status)."""

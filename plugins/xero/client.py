@@ -42,20 +42,39 @@ count; the scheduled full re-read of an entity is the backstop for that.)
 Pages are yielded as they arrive; records may repeat across pages and passes (the loader keeps the last
 occurrence of an id). An unchanged tenant costs one call per entity; ``n`` records cost
 ``ceil(n / page_size)`` calls (a short page, or ``pagination.pageCount``, ends the pass).
+
+While the caller works on page ``p`` (the extract step writes it to disk), page ``p + 1`` is already
+being requested, in a helper thread, when page ``p`` said there is one: the same requests as reading one
+page at a time, in the same order and one at a time, only sent earlier. Nothing in the checks above
+depends on when a request is sent (a record may move at any moment). What differs: a caller that stops
+in the middle of a pass has spent one call on the page after its last, and an error of page ``p + 1``
+(the daily limit, say) is raised when the caller asks for that page, as before.
+
+Decoding
+--------
+Bodies are decoded with msgspec. A page's records are never turned into Python objects on the way
+through: the envelope is decoded with the records array kept as the bytes Xero sent (:attr:`Page.body`,
+which the extract step lands as is), and only each record's id and ``UpdatedDateUTC`` are read from it
+for the paging checks. Money therefore never passes through a float; :attr:`Page.records` decodes the
+records on demand with numbers as :class:`~decimal.Decimal`.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
+import msgspec
 import requests
 import tenacity
 
@@ -90,6 +109,10 @@ ORGANISATION_OFFLINE_WAIT = 300.0
 MINUTE_WINDOW = 60.0
 #: Recovery floor meaning "re-read everything" (a moved record had no readable UpdatedDateUTC).
 _BEGINNING = datetime.min.replace(tzinfo=UTC)
+#: Decodes any JSON body (``/connections``, and callers of ``request_json`` that name no decoder).
+_ANY_DECODER = msgspec.json.Decoder()
+#: Decodes a page's records for :attr:`Page.records`: JSON numbers become exact Decimals, never floats.
+_RECORDS_DECODER = msgspec.json.Decoder(list[Any], float_hook=Decimal)
 
 
 # -- value objects ---------------------------------------------------------------------------------
@@ -111,7 +134,9 @@ class Tenant:
 class Page:
     """One page of records as Xero returned it.
 
-    :param records: the records (never shown in reprs: they are financial data).
+    :param body: the page's records: the JSON array exactly as Xero sent it (never shown in reprs: they
+        are financial data).
+    :param count: how many records ``body`` holds.
     :param number: 1-based sequence number of this page within the whole iteration (all passes).
     :param tenant_id: the tenant read.
     :param entity: the entity's registry name.
@@ -124,7 +149,8 @@ class Page:
         re-read from. A caller that stops early must not advance its watermark past it.
     """
 
-    records: list[dict[str, Any]] = field(repr=False)
+    body: bytes = field(repr=False)
+    count: int
     number: int
     tenant_id: str
     entity: str
@@ -134,6 +160,11 @@ class Page:
     page_count: int | None = None
     item_count: int | None = None
     recovery_since: datetime | None = None
+
+    @functools.cached_property
+    def records(self) -> list[Any]:
+        """Return the records decoded (JSON numbers as :class:`~decimal.Decimal`, so money stays exact)."""
+        return _RECORDS_DECODER.decode(self.body)
 
 
 @dataclass
@@ -441,8 +472,9 @@ class XeroClient:
         headers: Mapping[str, str] | None = None,
         entity: Entity | None = None,
         label: str | None = None,
+        decoder: msgspec.json.Decoder[Any] = _ANY_DECODER,
     ) -> Any:
-        """Send one request under the retry policy and return its JSON body (``None`` for 304).
+        """Send one request under the retry policy and return its decoded JSON body (``None`` for 304).
 
         :param method: HTTP method.
         :param url: full URL (see :meth:`accounting_url`).
@@ -451,12 +483,24 @@ class XeroClient:
         :param headers: extra headers (``If-Modified-Since``).
         :param entity: the entity read, to name its scope in an authorisation error.
         :param label: what is being read, for messages (``Invoices page 2``).
+        :param decoder: the msgspec decoder of the body (default: any JSON). A body that is not JSON
+            (malformed, truncated) is retried as :class:`~xero.exceptions.XeroMalformedResponse`; JSON of
+            another shape than the decoder's type raises ``msgspec.ValidationError`` at once (the caller
+            says what was missing).
         """
         if tenant_id is not None and not tenant_id.strip():
             raise ValueError("tenant_id must not be empty")
         what = label or url.rsplit("/", 1)[-1]
         return self.retrying(
-            self._attempt, method, url, tenant_id, dict(params or {}), dict(headers or {}), entity, what
+            self._attempt,
+            method,
+            url,
+            tenant_id,
+            dict(params or {}),
+            dict(headers or {}),
+            entity,
+            what,
+            decoder,
         )
 
     def _attempt(
@@ -468,6 +512,7 @@ class XeroClient:
         headers: dict[str, str],
         entity: Entity | None,
         what: str,
+        decoder: msgspec.json.Decoder[Any],
     ) -> Any:
         self._pace(tenant_id)
         token = self.tokens.access_token()
@@ -483,8 +528,10 @@ class XeroClient:
         if response.status_code == 304:
             return None
         try:
-            return response.json()
-        except ValueError:
+            return decoder.decode(response.content)
+        except msgspec.ValidationError:
+            raise  # valid JSON of the wrong shape: not retried
+        except msgspec.DecodeError:
             raise XeroMalformedResponse(
                 f"Xero {method} {what} (tenant {tenant_id}): HTTP {response.status_code} body is not valid JSON "
                 f"({len(response.content)} bytes)",
@@ -696,21 +743,23 @@ class XeroClient:
         since = truncate_to_second(modified_since) if modified_since and entity.modified_since else None
         counter = iter(range(1, 1 << 62))
         if not entity.paged:
-            records, _ = self._fetch(tenant_id, entity, since, None, label=entity.path)
-            self._log_page(tenant_id, entity, 1, 1, len(records))
-            yield Page(records, next(counter), tenant_id, entity.name, 1, 1, since)
+            body, cursors, _ = self._fetch(tenant_id, entity, since, None, label=entity.path)
+            self._log_page(tenant_id, entity, 1, 1, len(cursors))
+            yield Page(body, len(cursors), next(counter), tenant_id, entity.name, 1, 1, since)
             return
-        for pass_number in range(1, self.max_passes + 1):
-            recovery = yield from self._one_pass(tenant_id, entity, since, pass_number, counter)
-            if recovery is None:
-                return
-            since = None if recovery == _BEGINNING else recovery
-            log.warning(
-                "Xero %s (tenant %s): records changed while paging; recovery pass from %s",
-                entity.path,
-                tenant_id,
-                format_modified_since(since) if since else "the beginning",
-            )
+        # Leaving the block (the read ended, or the caller stopped) waits for a request still in flight.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xero-next-page") as pool:
+            for pass_number in range(1, self.max_passes + 1):
+                recovery = yield from self._one_pass(tenant_id, entity, since, pass_number, counter, pool)
+                if recovery is None:
+                    return
+                since = None if recovery == _BEGINNING else recovery
+                log.warning(
+                    "Xero %s (tenant %s): records changed while paging; recovery pass from %s",
+                    entity.path,
+                    tenant_id,
+                    format_modified_since(since) if since else "the beginning",
+                )
         raise XeroPagingError(
             f"Xero {entity.path} (tenant {tenant_id}): records kept changing during {self.max_passes} paging "
             "passes; giving up rather than returning incomplete data (re-run later)"
@@ -723,16 +772,30 @@ class XeroClient:
         since: datetime | None,
         pass_number: int,
         counter: Iterator[int],
+        pool: ThreadPoolExecutor,
     ) -> Generator[Page, None, datetime | None]:
-        """Read every page once; return the instant to re-read from if records moved, else ``None``."""
+        """Read every page once; return the instant to re-read from if records moved, else ``None``.
+
+        The next page is requested on ``pool`` as soon as the current one shows there is one (the same
+        decision as always: a short page or ``pageCount`` ends the pass), so waiting for it overlaps with
+        the checks below and with the caller's work on the current page. Requests stay one at a time.
+        """
         first_seen: dict[str, datetime | None] = {}
         recovery: datetime | None = None
         newest: datetime | None = None  # the largest UpdatedDateUTC read so far in this pass
         item_count: int | None = None
         page_number = 1
+
+        def fetch(number: int) -> tuple[bytes, list[tuple[Any, Any]], dict[str, Any]]:
+            return self._fetch(tenant_id, entity, since, number, label=f"{entity.path} page {number}")
+
+        pending = pool.submit(fetch, page_number)
         while True:
-            label = f"{entity.path} page {page_number}"
-            records, pagination = self._fetch(tenant_id, entity, since, page_number, label=label)
+            body, cursors, pagination = pending.result()
+            page_count = _as_int(pagination.get("pageCount"))
+            last = len(cursors) < self.page_size or (page_count is not None and page_number >= page_count)
+            if not last:
+                pending = pool.submit(fetch, page_number + 1)
             floors: list[datetime] = []
             count = _as_int(pagination.get("itemCount"))
             if count is not None and item_count is not None and count < item_count:
@@ -741,12 +804,11 @@ class XeroClient:
                 floors.append(truncate_to_second(newest) if newest is not None else (since or _BEGINNING))
             item_count = count if count is not None else item_count
             seen_here: dict[str, datetime | None] = {}
-            for record in records:
-                record_id = record.get(entity.id_field)
+            for record_id, cursor in cursors:
                 if record_id is None:
                     continue
                 key = str(record_id)
-                updated = parse_updated(record.get(entity.cursor_field))
+                updated = parse_updated(cursor)
                 if key in first_seen:
                     original = first_seen[key]
                     if original is not None and original == updated:
@@ -763,10 +825,10 @@ class XeroClient:
             first_seen.update(seen_here)
             if floors:
                 recovery = min([*floors, recovery] if recovery is not None else floors)
-            page_count = _as_int(pagination.get("pageCount"))
-            self._log_page(tenant_id, entity, page_number, pass_number, len(records), page_count)
+            self._log_page(tenant_id, entity, page_number, pass_number, len(cursors), page_count)
             yield Page(
-                records,
+                body,
+                len(cursors),
                 next(counter),
                 tenant_id,
                 entity.name,
@@ -777,7 +839,7 @@ class XeroClient:
                 count,
                 recovery,
             )
-            if len(records) < self.page_size or (page_count is not None and page_number >= page_count):
+            if last:
                 break
             page_number += 1
         if recovery is None:
@@ -792,7 +854,11 @@ class XeroClient:
         page: int | None,
         *,
         label: str,
-    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    ) -> tuple[bytes, list[tuple[Any, Any]], dict[str, Any]]:
+        """Request one page; return its records array (JSON bytes), each record's (id, cursor) and pagination."""
+        envelope_decoder, cursor_decoder = _page_decoders(
+            entity.response_key, entity.id_field, entity.cursor_field
+        )
         params: dict[str, Any] = {}
         if page is not None:
             params["page"] = page
@@ -800,24 +866,36 @@ class XeroClient:
         if entity.include_archived:
             params["includeArchived"] = "true"
         headers = {"If-Modified-Since": format_modified_since(since)} if since is not None else {}
-        data = self.request_json(
-            "GET",
-            self.accounting_url(entity.path),
-            tenant_id=tenant_id,
-            params=params,
-            headers=headers,
-            entity=entity,
-            label=label,
-        )
-        if data is None:  # 304 Not Modified
-            return [], {}
-        if not isinstance(data, dict) or not isinstance(data.get(entity.response_key), list):
-            raise XeroMalformedResponse(
-                f"Xero GET {label} (tenant {tenant_id}): response has no {entity.response_key!r} list"
+        missing = f"Xero GET {label} (tenant {tenant_id}): response has no {entity.response_key!r} list"
+        try:
+            envelope = self.request_json(
+                "GET",
+                self.accounting_url(entity.path),
+                tenant_id=tenant_id,
+                params=params,
+                headers=headers,
+                entity=entity,
+                label=label,
+                decoder=envelope_decoder,
             )
-        records = [r for r in data.get(entity.response_key) or [] if isinstance(r, dict)]
-        pagination = data.get("pagination") if isinstance(data.get("pagination"), dict) else {}
-        return records, pagination or {}
+        except msgspec.ValidationError:  # JSON, but not an object
+            raise XeroMalformedResponse(missing) from None
+        if envelope is None:  # 304 Not Modified
+            return b"[]", [], {}
+        body = bytes(envelope.records)
+        if not body.startswith(b"["):
+            raise XeroMalformedResponse(missing)
+        try:
+            cursors = [(record.id, record.updated) for record in cursor_decoder.decode(body)]
+        except msgspec.ValidationError:  # an element is not an object: it lands too (and is quarantined)
+            cursors = [
+                (item.get(entity.id_field), item.get(entity.cursor_field))
+                if isinstance(item, dict)
+                else (None, None)
+                for item in _ANY_DECODER.decode(body)
+            ]
+        pagination = envelope.pagination if isinstance(envelope.pagination, dict) else {}
+        return body, cursors, pagination
 
     def _log_page(
         self,
@@ -840,6 +918,31 @@ class XeroClient:
             "?" if state.minute_remaining is None else state.minute_remaining,
             "?" if state.day_remaining is None else state.day_remaining,
         )
+
+
+@functools.cache
+def _page_decoders(
+    response_key: str, id_field: str, cursor_field: str
+) -> tuple[msgspec.json.Decoder[Any], msgspec.json.Decoder[list[Any]]]:
+    """Return the decoders of a page: the envelope (records kept as raw JSON) and each record's id and cursor.
+
+    Both skip every other field without building it, which is what makes a 1,000-record page cheap.
+    """
+    envelope = msgspec.defstruct(
+        "Envelope",
+        [
+            ("records", msgspec.Raw, msgspec.field(name=response_key, default=msgspec.Raw())),
+            ("pagination", Any, None),
+        ],
+    )
+    cursor = msgspec.defstruct(
+        "Cursor",
+        [
+            ("id", Any, msgspec.field(name=id_field, default=None)),
+            ("updated", Any, msgspec.field(name=cursor_field, default=None)),
+        ],
+    )
+    return msgspec.json.Decoder(envelope), msgspec.json.Decoder(list[cursor])  # type: ignore[valid-type]
 
 
 def _as_int(value: object) -> int | None:

@@ -24,6 +24,8 @@ Connection extras (all optional):
 from __future__ import annotations
 
 import copy
+import os
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +40,7 @@ from xero.auth import GrantType, TokenManager, is_loopback, mask_secret
 from xero.client import Page, Tenant, XeroClient, build_retrying
 from xero.entities import ENTITIES, MAX_PAGE_SIZE, Entity
 from xero.exceptions import XeroConfigError, XeroError
+from xero.governor import Governor
 from xero.scopes import FAMILIES, ScopeFamily, requested_scopes
 from xero.tokens import TokenLock, TokenStore, build_token_lock, build_token_store
 
@@ -227,6 +230,8 @@ class XeroHook(BaseHook):
     :param retry_wait: tenacity backoff for retries (``tenacity.wait_none()`` in tests).
     :param token_store: overrides the store built from the ``token_store`` extra.
     :param token_lock: overrides the refresh lock (e.g. a cross-host lock).
+    :param governor_dir: directory where the rate-limit governor shares its state with the host's other
+        processes (default: ``XERO_GOVERNOR_DIR``, else this process only; see :mod:`xero.governor`).
     """
 
     conn_name_attr = "xero_conn_id"
@@ -244,9 +249,11 @@ class XeroHook(BaseHook):
         retry_wait: Any = None,
         token_store: TokenStore | None = None,
         token_lock: TokenLock | None = None,
+        governor_dir: str | os.PathLike[str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self._governor_dir = governor_dir
         self.xero_conn_id = xero_conn_id
         self.entities = list(entities) if entities is not None else list(ENTITIES.values())
         self._sleep = sleep
@@ -320,6 +327,10 @@ class XeroHook(BaseHook):
             retry_kwargs["wait"] = self._retry_wait
         if self._clock is not None:
             client_kwargs["clock"] = self._clock
+        if self._governor_dir is not None:
+            client_kwargs["governor"] = Governor(
+                clock=self._clock or time.time, sleep=self._sleep or time.sleep, state_dir=self._governor_dir
+            )
         return XeroClient(
             api_url=config.api_url,
             tokens=self.token_manager,

@@ -9,7 +9,6 @@ functions that need them.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import re
@@ -80,10 +79,10 @@ def plan(
     return targets
 
 
-def _write_page(path: Path, records: list[dict[str, Any]]) -> None:
-    """Write one page of records atomically (a killed task never leaves half a page)."""
+def _write_page(path: Path, body: bytes) -> None:
+    """Write one page's records (a JSON array, as Xero sent it) atomically: a killed task never leaves half a page."""
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(records, separators=(",", ":"), default=str))
+    tmp.write_bytes(body)
     os.replace(tmp, path)
 
 
@@ -105,16 +104,26 @@ def _safe_cap(last: Any) -> datetime | None:
 
 
 def _trim_landing(landing: Path, cursor_field: str, cap: datetime) -> int:
-    """Drop landed records whose cursor is after ``cap`` (the next run reads them again); return how many."""
+    """Drop landed records whose cursor is after ``cap`` (the next run reads them again); return how many.
+
+    Kept records are written back as the JSON text Xero sent, so nothing (money least of all) is re-encoded.
+    """
+    import msgspec
+
     from xero.client import parse_updated
+
+    def keep(raw: msgspec.Raw) -> bool:
+        record = msgspec.json.decode(raw)
+        when = parse_updated(record.get(cursor_field)) if isinstance(record, dict) else None
+        return when is None or when <= cap
 
     dropped = 0
     for path in sorted(landing.glob("page-*.json")):
-        records = json.loads(path.read_text())
-        kept = [r for r in records if (when := parse_updated(r.get(cursor_field))) is None or when <= cap]
+        records = msgspec.json.decode(path.read_bytes(), type=list[msgspec.Raw])
+        kept = [raw for raw in records if keep(raw)]
         if len(kept) != len(records):
             dropped += len(records) - len(kept)
-            _write_page(path, kept)
+            _write_page(path, b"[" + b",".join(kept) + b"]")
     return dropped
 
 
@@ -136,25 +145,31 @@ def extract(
     a point that still had to be re-read), the result carries ``stopped`` with the time calls resume, and
     the next run goes on from the committed watermark.
 
+    The tenant's calls are paced by a governor whose state is shared by every task on the host through
+    ``XERO_GOVERNOR_DIR`` (default ``<data_dir>/_governor``), so parallel extracts of one tenant split its
+    allowance instead of racing for it.
+
     :param hook_options: keyword arguments for :class:`~xero.hooks.XeroHook` (``sleep``, ``clock``,
-        ``retry_wait``), mostly for tests.
+        ``retry_wait``, ``governor_dir``), mostly for tests.
     """
     from xero.exceptions import XeroDailyLimitReached
+    from xero.governor import STATE_DIR_ENV
     from xero.hooks import XeroHook
 
     spec = get_entity(entity)
     since = datetime.fromisoformat(modified_since) if modified_since else None
     base = work_dir(data_dir, run_id, tenant_id, entity)
     landing = _reset_dir(base / "landing")
-    hook = XeroHook(xero_conn_id=xero_conn_id, **dict(hook_options or {}))
+    options = {"governor_dir": os.environ.get(STATE_DIR_ENV) or Path(data_dir) / "_governor"}
+    hook = XeroHook(xero_conn_id=xero_conn_id, **{**options, **dict(hook_options or {})})
     pages = records = 0
     last = None
     stopped: str | None = None
     try:
         for page in hook.iter_pages(tenant_id, spec, since):
             pages += 1
-            records += len(page.records)
-            _write_page(landing / f"page-{pages:05d}.json", page.records)
+            records += page.count
+            _write_page(landing / f"page-{pages:05d}.json", page.body)
             last = page
     except XeroDailyLimitReached as exc:
         resume = exc.resume_at
@@ -254,6 +269,8 @@ def load(transformed: dict[str, Any], warehouse_conn_id: str, schema: str, run_i
         "watermark": transformed["watermark"],
         **{key: value for key, value in dataclasses.asdict(result).items() if key != "watermark"},
     }
+    if transformed.get("stopped"):
+        loaded["stopped"] = transformed["stopped"]
     log.info("Loaded %s", loaded)
     return loaded
 
@@ -266,7 +283,11 @@ def build_marts(warehouse_conn_id: str, schema: str, sql_dir: str | Path) -> Non
 
 
 def summarize(loaded: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """Return the run's totals per tenant: records, calls, changes and quarantined rows."""
+    """Return the run's totals per tenant: records, calls, changes, quarantined rows and early stops.
+
+    An entity whose read stopped early (the daily call limit) is listed under the tenant's ``stopped``
+    with the reason and when calls resume; its committed records are counted like any other.
+    """
     tenants: dict[str, dict[str, Any]] = {}
     for item in loaded:
         totals = tenants.setdefault(
@@ -279,4 +300,9 @@ def summarize(loaded: Iterable[dict[str, Any]]) -> dict[str, Any]:
             key: item.get(key)
             for key in ("records", "api_calls", "inserted", "updated", "unchanged", "quarantined")
         }
+        if item.get("stopped"):
+            totals.setdefault("stopped", {})[item["entity"]] = item["stopped"]
+            log.warning(
+                "%s %s: %s", item.get("tenant_name") or item["tenant_id"], item["entity"], item["stopped"]
+            )
     return {"tenants": tenants}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 
 import pytest
 
@@ -119,13 +120,18 @@ class TestStopConditionsAndCallCounts:
         assert client.calls[TENANT] == calls
         assert len(set(ids(pages))) == count
 
-    def test_pages_are_yielded_as_they_arrive(self, requests_mock, make_client) -> None:
+    def test_pages_are_yielded_as_they_arrive_with_the_next_one_on_its_way(
+        self, requests_mock, make_client
+    ) -> None:
         fake = FakeXero(INVOICES, 2500)
         requests_mock.get(INVOICES_URL, text=fake)
         iterator = make_client().iter_pages(TENANT, INVOICES, None)
         first = next(iterator)
         assert first.page == 1 and first.page_count == 3 and first.item_count == 2500
-        assert requests_mock.call_count == 1
+        assert requests_mock.call_count <= 2  # page 2 may be on its way; page 3 waits for page 2
+        iterator.close()  # a caller that stops waits for the request in flight, and costs that one call
+        assert requests_mock.call_count == 2
+        assert [r["query"]["page"] for r in fake.requests] == ["1", "2"]
 
     def test_304_not_modified_is_an_empty_page(self, requests_mock, make_client) -> None:
         requests_mock.get(INVOICES_URL, status_code=304)
@@ -137,6 +143,27 @@ class TestStopConditionsAndCallCounts:
         requests_mock.get(INVOICES_URL, json={"Contacts": []})
         with pytest.raises(XeroMalformedResponse, match="'Invoices'"):
             list(make_client().iter_pages(TENANT, INVOICES, None))
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            pytest.param('{"Invoices": null}', id="null-list"),
+            pytest.param('[{"InvoiceID": "a"}]', id="not-an-object"),
+        ],
+    )
+    def test_json_of_another_shape_is_malformed_and_not_retried(
+        self, requests_mock, make_client, body
+    ) -> None:
+        requests_mock.get(INVOICES_URL, text=body)
+        with pytest.raises(XeroMalformedResponse, match="'Invoices'"):
+            list(make_client().iter_pages(TENANT, INVOICES, None))
+        assert requests_mock.call_count == 1
+
+    def test_a_truncated_page_is_retried(self, requests_mock, make_client, sleeps) -> None:
+        fake = FakeXero(INVOICES, 3)
+        requests_mock.get(INVOICES_URL, [{"text": '{"Invoices": [{"InvoiceID": "a", "Tot'}, {"text": fake}])
+        (page,) = make_client().iter_pages(TENANT, INVOICES, None)
+        assert len(ids([page])) == 3 and requests_mock.call_count == 2 and sleeps == [0]
 
     def test_page_repr_hides_records(self, requests_mock, make_client) -> None:
         fake = FakeXero(INVOICES, 1)
@@ -311,3 +338,39 @@ class TestParseUpdated:
     )
     def test_values(self, value, expected) -> None:
         assert parse_updated(value) == expected
+
+
+class TestPageBody:
+    def test_the_body_is_the_records_array_as_sent_and_money_stays_exact(
+        self, requests_mock, make_client
+    ) -> None:
+        records = (
+            '[{"InvoiceID": "a", "UpdatedDateUTC": "/Date(1700000000000+0000)/",'
+            ' "Total": 0.1000000000000000055511151231257827, "SubTotal": 12345678901234567.89}]'
+        )
+        pagination = '{"page": 1, "pageSize": 1000, "pageCount": 1, "itemCount": 1}'
+        requests_mock.get(
+            INVOICES_URL, text=f'{{"Id": "x", "Invoices": {records}, "pagination": {pagination}}}'
+        )
+
+        (page,) = make_client().iter_pages(TENANT, INVOICES, None)
+
+        assert page.body == records.encode() and page.count == 1
+        assert page.records[0]["Total"] == Decimal("0.1000000000000000055511151231257827")
+        assert page.records[0]["SubTotal"] == Decimal("12345678901234567.89")
+
+    def test_elements_that_are_not_records_are_kept_and_counted(self, requests_mock, make_client) -> None:
+        def body(elements: list[object], page: int) -> dict:
+            return {
+                "json": {"Invoices": elements, "pagination": {"page": page, "pageCount": 2, "itemCount": 4}}
+            }
+
+        first = {"InvoiceID": "a", "UpdatedDateUTC": "/Date(1700000000000+0000)/"}
+        last = {"InvoiceID": "b", "UpdatedDateUTC": "/Date(1700000001000+0000)/"}
+        requests_mock.get(INVOICES_URL, [body([first, 7, None], 1), body([last], 2)])
+
+        pages = list(make_client(page_size=3).iter_pages(TENANT, INVOICES, None))
+
+        assert [p.count for p in pages] == [3, 1]  # a full first page: the second is read
+        assert pages[0].records == [first, 7, None]  # landed as sent; normalising quarantines them
+        assert [p.recovery_since for p in pages] == [None, None]

@@ -133,7 +133,10 @@ class Harness:
         )
 
     def sync_until_done(self, max_runs: int = 6) -> list[str]:
-        """Run syncs until one completes without an error or a stop; return what each earlier run hit."""
+        """Run syncs until one completes without an error or a stop; return what each earlier run hit.
+
+        A failed run is rerun at once; a run stopped by the daily limit is rerun a day later (sandbox time).
+        """
         outcomes: list[str] = []
         for _ in range(max_runs):
             try:
@@ -145,6 +148,7 @@ class Harness:
             if not stopped:
                 return outcomes
             outcomes.append("stopped: " + stopped[0])
+            self.sb.clock.advance(86_400)  # the user's next run is the next day, when calls resume
         raise AssertionError(f"the sync did not converge in {max_runs} runs: {outcomes}")
 
     # -- reading the warehouse -----------------------------------------------------------------------

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults.conftest import Harness, clean_checksum, small_config
+from xero import pipeline
 from xero.client import parse_updated, truncate_to_second
 from xero_sandbox import Sandbox
 
@@ -41,6 +42,8 @@ def test_daily_limit_commits_what_was_read_and_resumes_next_day(
 
         assert result["stopped"].startswith("daily limit reached, resumes after ")
         assert result["records"] == 40 and result["inserted"] == 40
+        summary = pipeline.summarize([result])["tenants"][sb.tenants[0].tenant_id]
+        assert summary["stopped"] == {"invoices": result["stopped"]} and summary["records"] == 40
         landed = sorted(sb.records(sb.tenants[0].tenant_id, "invoices"), key=lambda r: r["UpdatedDateUTC"])
         in_order = [r for r in sb.records(sb.tenants[0].tenant_id, "invoices")][:40]
         newest = max(parse_updated(r["UpdatedDateUTC"]) for r in in_order)
@@ -49,6 +52,7 @@ def test_daily_limit_commits_what_was_read_and_resumes_next_day(
         assert len(landed) == 60
 
         # The next day: the run resumes from the watermark and finishes.
+        sb.clock.advance(86_400)
         sb.limits.reset()
         sb.reset_requests()
         [result] = harness.run()
@@ -76,6 +80,7 @@ def test_daily_stop_never_commits_past_a_pending_recovery(
         watermark = _watermark(harness, "invoices")
         assert watermark is None or watermark <= recovery_since
 
+        sb.clock.advance(86_400)
         sb.limits.reset()  # a new day, with calls enough to finish
         sb.limits.cfg = sb.config.without_limits()
         outcomes = harness.sync_until_done()

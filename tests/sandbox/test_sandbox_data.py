@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
+import msgspec
 import numpy as np
 import pytest
 
@@ -13,7 +14,8 @@ from tests.sandbox.conftest import small_config
 from xero.entities import ENTITIES
 from xero_sandbox import ENTITY_NAMES, Sandbox, SandboxConfig
 from xero_sandbox.__main__ import build_parser
-from xero_sandbox.index import RecordIndex, random_uuids
+from xero_sandbox.data import money, money_json, utc_string
+from xero_sandbox.index import RecordIndex, random_uuids, uuid_text, uuid_texts
 
 
 def _ms(value: str) -> int:
@@ -131,6 +133,42 @@ def test_changes_move_records_to_the_end_and_keep_books(sb):
     contact = list(sb.records(tenant, "contacts"))[-1]
     assert contact["ContactID"] == archived and contact["ContactStatus"] == "ARCHIVED"
     _check_books(sb, tenant)
+
+
+def test_invoice_json_is_what_an_encoder_writes(sb):
+    """Invoices are assembled from f-strings: the text must be the compact JSON an encoder writes."""
+    tenant = sb.tenants[0].tenant_id
+    changed = sb.update_invoice(tenant, Reference='a "quoted" \\ reference, é')  # overrides go through a dict
+    sb.delete_payment(tenant)
+    org = sb.org(tenant)
+    for detail in (True, False):
+        rendered = org.invoices_json(org.invoices.in_order(), detail)
+        assert len(rendered) == 250
+        for raw in rendered:
+            assert msgspec.json.encode(msgspec.json.decode(raw)) == bytes(raw)
+    assert org.invoice_record(org.find("invoices", changed))["Reference"] == 'a "quoted" \\ reference, é'
+
+
+@pytest.mark.parametrize("cents", [0, 1, 5, 10, 50, 99, 100, 105, 110, 12_345, 2_500_000_000, -1, -150])
+def test_money_text_is_what_the_float_encodes_to(cents):
+    assert money_json(cents) == msgspec.json.encode(money(cents)).decode()
+
+
+def test_formatting_helpers():
+    for ms in (0, 1_700_000_000_999, 1_795_657_844_975, 946_684_799_000):
+        expected = datetime.fromtimestamp(ms // 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert utc_string(ms) == expected
+    hi, lo = random_uuids(np.random.default_rng(1), 50)
+    assert uuid_texts(hi, lo) == [uuid_text(high, low) for high, low in zip(hi, lo, strict=True)]
+
+
+def test_line_item_ids_are_unique_and_stable(sb):
+    tenant = sb.tenants[0].tenant_id
+    first, again = (
+        [line["LineItemID"] for invoice in sb.records(tenant, "invoices") for line in invoice["LineItems"]]
+        for _ in range(2)
+    )
+    assert first == again and len(set(first)) == len(first)
 
 
 def test_default_picks_are_deterministic():
