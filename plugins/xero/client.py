@@ -79,7 +79,7 @@ import requests
 import tenacity
 
 from xero import __version__
-from xero.auth import AccessTokenProvider
+from xero.auth import AccessTokenProvider, consent_hint
 from xero.entities import MAX_PAGE_SIZE, Entity
 from xero.exceptions import (
     XeroAuthError,
@@ -94,7 +94,7 @@ from xero.exceptions import (
     XeroTokenExpired,
     XeroValidationError,
 )
-from xero.governor import Governor
+from xero.governor import Governor, int_header
 from xero.parsing import parse_xero_datetime
 from xero.scopes import ScopeFamily, missing_scope_hint
 
@@ -209,16 +209,6 @@ def parse_updated(value: object) -> datetime | None:
     try:
         return parse_xero_datetime(value, "UpdatedDateUTC")
     except (ValueError, TypeError):
-        return None
-
-
-def _int_header(headers: Mapping[str, str], name: str) -> int | None:
-    value = headers.get(name)
-    if value is None:
-        return None
-    try:
-        return int(str(value).strip())
-    except ValueError:
         return None
 
 
@@ -410,6 +400,7 @@ class XeroClient:
     :param max_passes: paging passes (1 + recoveries) before giving up on data that keeps moving.
     :param governor: paces calls per tenant (default: a :class:`~xero.governor.Governor` on ``clock`` and
         ``sleep``, shared across the host's processes when ``XERO_GOVERNOR_DIR`` is set).
+    :param conn_id: the Airflow connection, named in messages that ask for a new consent.
     """
 
     def __init__(
@@ -426,6 +417,7 @@ class XeroClient:
         clock: Callable[[], float] = time.time,
         max_passes: int = 5,
         governor: Governor | None = None,
+        conn_id: str = "xero_default",
     ) -> None:
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}")
@@ -440,6 +432,7 @@ class XeroClient:
         self.clock = clock
         self.max_passes = max_passes
         self.governor = governor or Governor(clock=clock, sleep=sleep)
+        self.conn_id = conn_id
         #: API calls sent per tenant id (every HTTP attempt, including retries).
         self.calls: Counter[str] = Counter()
         #: Calls to the identity endpoints that need no tenant (``/connections``).
@@ -579,14 +572,14 @@ class XeroClient:
     def _record_limits(self, tenant_id: str | None, response: requests.Response) -> None:
         headers = response.headers
         now = self.clock()
-        app = _int_header(headers, "X-AppMinLimit-Remaining")
+        app = int_header(headers, "X-AppMinLimit-Remaining")
         if app is not None:
             self.app_minute_remaining = app
             self._app_observed_at = now
         if tenant_id is None:
             return
-        minute = _int_header(headers, "X-MinLimit-Remaining")
-        day = _int_header(headers, "X-DayLimit-Remaining")
+        minute = int_header(headers, "X-MinLimit-Remaining")
+        day = int_header(headers, "X-DayLimit-Remaining")
         if minute is None and day is None and app is None:
             return
         state = self.limits.setdefault(tenant_id, RateLimits())
@@ -639,19 +632,19 @@ class XeroClient:
             if "AuthorizationUnsuccessful" in detail_text:
                 hint = missing_scope_hint(entity, self.scopes)
                 raise XeroAuthError(
-                    f"{base}; the app is not authorised for this: {hint}; re-run the consent step with it",
+                    f"{base}; the app is not authorised for this: {hint}; then {consent_hint(self.conn_id)}",
                     **kwargs,
                 )
             raise XeroAuthError(
                 f"{base}; the access token was refused: consent may have been revoked or expired; "
-                "re-run the consent step",
+                f"{consent_hint(self.conn_id)}",
                 **kwargs,
             )
         if status == 403:
             if "AuthenticationUnsuccessful" in detail_text:
                 raise XeroAuthError(
                     f"{base}; tenant {tenant_id} is not connected to this app (disconnected, wrong or stale "
-                    "tenant id): reconnect the organisation by re-running the consent step, or fix the "
+                    f"tenant id): reconnect the organisation ({consent_hint(self.conn_id)}), or fix the "
                     "connection's extra 'tenant_ids'",
                     **kwargs,
                 )

@@ -90,7 +90,8 @@ class TenantPace:
     rollover_at: float = 0.0
 
 
-def _int_header(headers: Mapping[str, str], name: str) -> int | None:
+def int_header(headers: Mapping[str, str], name: str) -> int | None:
+    """Return the integer value of header ``name``, or ``None`` when it is missing or not a number."""
     value = headers.get(name)
     if value is None:
         return None
@@ -289,9 +290,9 @@ class Governor:
         :param sent_at: when the call was sent.
         :param received_at: when the answer arrived (default: now).
         """
-        minute = _int_header(headers, "X-MinLimit-Remaining")
-        day = _int_header(headers, "X-DayLimit-Remaining")
-        app = _int_header(headers, "X-AppMinLimit-Remaining")
+        minute = int_header(headers, "X-MinLimit-Remaining")
+        day = int_header(headers, "X-DayLimit-Remaining")
+        app = int_header(headers, "X-AppMinLimit-Remaining")
         with self._backend.state(tenant_id) as state:
             if state.in_flight:
                 state.in_flight.pop(0)

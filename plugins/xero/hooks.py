@@ -338,6 +338,7 @@ class XeroHook(BaseHook):
             page_size=config.page_size,
             scopes=config.scopes if isinstance(config.scopes, str) else list(config.scopes),
             retrying=build_retrying(**retry_kwargs),
+            conn_id=config.conn_id,
             **client_kwargs,
         )
 

@@ -67,7 +67,7 @@ class TestMessages:
         with pytest.raises(XeroAuthError) as info:
             list(xero.iter_pages(tenant, INVOICES, None))
         message = str(info.value)
-        assert "'accounting.invoices.read'" in message and "consent" in message
+        assert "'accounting.invoices.read'" in message and "python -m xero auth --conn-id xero_msg" in message
 
     def test_missing_scope_in_the_broad_family(self, sb, set_connection) -> None:
         set_connection(
@@ -94,7 +94,7 @@ class TestMessages:
             list(xero.iter_pages(gone, INVOICES, None))
         message = str(info.value)
         assert info.value.status == 403 and "AuthenticationUnsuccessful" in message
-        assert "reconnect the organisation" in message and "consent" in message
+        assert "reconnect the organisation" in message and "python -m xero auth --conn-id xero_msg" in message
         assert access not in message
         assert [t.tenant_id for t in xero.client.list_tenants()] == [sb.tenants[0].tenant_id]
 
