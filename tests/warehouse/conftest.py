@@ -30,14 +30,17 @@ WarehouseFactory = Callable[..., Warehouse]
 def warehouse_factory(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> WarehouseFactory:
-    """Return ``make(dialect, **kwargs)`` building a warehouse through an Airflow connection.
+    """Return ``make(dialect, extra=None, **kwargs)`` building a warehouse through an Airflow connection.
 
-    DuckDB uses a file in ``tmp_path``; PostgreSQL a schema of its own, dropped after the test.
+    DuckDB uses a file in ``tmp_path`` (``extra``: the connection's extra); PostgreSQL a schema of its
+    own, dropped after the test.
     """
 
-    def make(dialect: str, **kwargs: Any) -> Warehouse:
+    def make(dialect: str, extra: dict[str, Any] | None = None, **kwargs: Any) -> Warehouse:
         if dialect == "duckdb":
-            conn = json.dumps({"conn_type": "duckdb", "host": str(tmp_path / "xero.duckdb")})
+            conn = json.dumps(
+                {"conn_type": "duckdb", "host": str(tmp_path / "xero.duckdb"), "extra": extra or {}}
+            )
             schema = kwargs.pop("schema", "xero")
         else:
             conn = request.getfixturevalue("postgres_url")

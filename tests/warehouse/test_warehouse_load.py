@@ -176,6 +176,49 @@ def test_children_of_a_changed_parent_are_replaced(wh: Warehouse, new_batch, tmp
     ]
 
 
+def test_a_parent_whose_children_alone_changed_is_rewritten(
+    wh: Warehouse, new_batch, tmp_path: Path, clock: Clock
+) -> None:
+    def lines(invoice_id: str, *descriptions: str) -> list[dict]:
+        return [
+            {"line_item_id": f"{invoice_id}-{n}", "line_number": n, "description": text}
+            for n, text in enumerate(descriptions, start=1)
+        ]
+
+    def load(name: str, children: dict[str, list[str]]) -> LoadResult:
+        batch = new_batch()
+        for invoice_id, descriptions in children.items():
+            batch.add_entity(
+                INVOICES,
+                T1,
+                children={"invoice_line_item": lines(invoice_id, *descriptions)},
+                invoice_id=invoice_id,
+                total=Decimal("10.00"),
+            )
+        return wh.load(T1, "invoices", batch.write(tmp_path / name), WM1, name)
+
+    load("run-1", {"INV-1": ["a", "b"], "INV-2": ["a", "b"], "INV-3": ["a"], "INV-4": ["a"]})
+    clock.advance()
+    result = load("run-2", {"INV-1": ["a", "b"], "INV-2": ["a"], "INV-3": ["A"], "INV-4": ["a", "b"]})
+
+    assert (result.updated, result.unchanged) == (3, 1)
+    assert (result.children_deleted, result.children_replaced) == (4, 4)
+    assert rows(wh, "invoice", "invoice_id, _run_id") == [
+        ("INV-1", "run-1"),
+        ("INV-2", "run-2"),
+        ("INV-3", "run-2"),
+        ("INV-4", "run-2"),
+    ]
+    assert rows(wh, "invoice_line_item", "line_item_id, description") == [
+        ("INV-1-1", "a"),
+        ("INV-1-2", "b"),
+        ("INV-2-1", "a"),
+        ("INV-3-1", "A"),
+        ("INV-4-1", "a"),
+        ("INV-4-2", "b"),
+    ]
+
+
 def test_duplicates_in_staging_keep_the_highest_seq(wh: Warehouse, batch, tmp_path: Path) -> None:
     add_invoice(batch, T1, "INV-1", total="200.00", lines=("NEW",), _seq=9)  # written first, read last
     add_invoice(batch, T1, "INV-1", total="100.00", lines=("OLD-A", "OLD-B"), _seq=3)

@@ -1,8 +1,8 @@
 """The dialect seam of the warehouse: a transaction-scoped session and what each backend must provide.
 
-Everything SQL that differs between DuckDB and PostgreSQL (connecting, transactions, temporary
-tables, the bulk path from Parquet into a staging table, row locks) sits behind :class:`Backend`;
-the load and DDL logic above it is written once.
+Everything SQL that differs between DuckDB and PostgreSQL (connecting and its settings,
+transactions, staging Parquet rows, comparing rows by fingerprint, row locks) sits behind
+:class:`Backend`; the load and DDL logic above it is written once.
 """
 
 from __future__ import annotations
@@ -45,12 +45,13 @@ class Session:
     def _sql(self, sql: str) -> str:
         return sql if self._placeholder == "?" else sql.replace("?", self._placeholder)
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        """Execute one statement (without parameters, the text is sent as is)."""
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Execute one statement and return the rows it changed (without parameters, the text is sent as is)."""
         if params:
             self._cursor.execute(self._sql(sql), tuple(params))
         else:
             self._cursor.execute(sql)
+        return int(self._cursor.rowcount)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Execute one query and return all its rows."""
@@ -81,6 +82,9 @@ class Backend(abc.ABC):
 
     dialect: ClassVar[Dialect]
     placeholder: ClassVar[str]
+    #: Whether the registry tables declare their keys, so changed rows are written with one
+    #: ``INSERT … ON CONFLICT DO UPDATE`` (otherwise: delete, then insert).
+    upsert_on_conflict: ClassVar[bool] = False
 
     def __init__(self, hook: DbApiHook) -> None:
         self.hook = hook
@@ -116,31 +120,36 @@ class Backend(abc.ABC):
     def use_schema(self, session: Session, schema: str) -> None:
         """Make ``schema`` the schema unqualified names resolve to (and new objects go to)."""
 
-    def create_temp_table(self, session: Session, name: str, columns: Sequence[tuple[str, str]]) -> None:
-        """Create an empty temporary table dropped at the end of the transaction (or connection)."""
-        body = ", ".join(f"{quote(column)} {type_}" for column, type_ in columns)
-        session.execute(f"DROP TABLE IF EXISTS {quote(name)}")
-        session.execute(f"CREATE TEMPORARY TABLE {quote(name)} ({body}){self._temp_suffix}")
-
     def create_temp_table_as(
         self, session: Session, name: str, select: str, params: Sequence[Any] = ()
     ) -> None:
-        """Create a temporary table from a query."""
+        """Create a temporary table from a query, dropped at the end of the transaction (or connection)."""
         session.execute(f"DROP TABLE IF EXISTS {quote(name)}")
         session.execute(f"CREATE TEMPORARY TABLE {quote(name)}{self._temp_suffix} AS {select}", params)
 
     _temp_suffix: ClassVar[str] = ""
 
     @abc.abstractmethod
-    def copy_parquet(
+    def stage_parquet(
         self,
         session: Session,
-        target: str,
+        name: str,
+        columns: Sequence[tuple[str, str]],
         files: Sequence[Path],
-        columns: Sequence[str],
         filters: dict[str, str],
     ) -> None:
-        """Bulk-load ``columns`` of the rows of ``files`` matching ``filters`` into the temp table ``target``."""
+        """Make ``name`` a temporary relation of the rows of ``files`` matching ``filters`` (column = value).
+
+        :param columns: (name, SQL type) of every column; a column no file has is NULL.
+        """
+
+    @abc.abstractmethod
+    def fingerprint(self, columns: Sequence[str], staged: bool) -> str:
+        """Return SQL of a value that is equal for two rows when (and, but for a hash collision, only when)
+        their ``_raw`` and ``columns`` are equal.
+
+        :param staged: the row is staged (``_raw`` is text) rather than stored (``_raw`` is JSON).
+        """
 
     def lock_sync_state(self, session: Session, state_table: str, tenant_id: str, entity: str) -> Any:
         """Create the tenant × entity state row if missing, lock it and return its watermark."""

@@ -81,22 +81,33 @@ def _column(name: str, type_: sa.types.TypeEngine, nullable: bool = True) -> sa.
     return sa.Column(name, type_, nullable=nullable, quote=True)
 
 
+class _DuckDBRawJSON(sa.types.UserDefinedType):
+    """DuckDB's ``JSON`` compressed with zstd: Xero's JSON takes a third of the space of DuckDB's default
+    string compression and is written faster."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: object) -> str:
+        return "JSON USING COMPRESSION zstd"
+
+
 def registry_table(metadata: sa.MetaData, table: Table, dialect: Dialect) -> sa.Table:
-    """Describe the warehouse table of a registry ``table``: its columns, ``_raw``, ``_loaded_at``, ``_run_id``."""
-    keys = set(key_columns(table))
+    """Describe the warehouse table of a registry ``table``: its columns, ``_raw``, ``_loaded_at``, ``_run_id``.
+
+    The key (``tenant_id`` first) is a PRIMARY KEY on PostgreSQL. On DuckDB it is not declared: a
+    DuckDB key index is held in memory by every transaction that inserts (about 100 bytes a row,
+    300 MB for 3 million line items), so a large load would grow with its size; the loader keeps the
+    keys unique.
+    """
+    keys = key_columns(table)
     columns = [_column(name, type_, nullable=name not in keys) for name, type_ in data_columns(table)]
     columns += [
-        _column("_raw", json_type(dialect)),
+        _column("_raw", _DuckDBRawJSON() if dialect == "duckdb" else json_type(dialect)),
         _column("_loaded_at", sa.TIMESTAMP(timezone=True), nullable=False),
         _column("_run_id", sa.Text()),
     ]
-    return sa.Table(
-        table.name,
-        metadata,
-        *columns,
-        sa.PrimaryKeyConstraint(*key_columns(table)),
-        quote=True,
-    )
+    constraints = [sa.PrimaryKeyConstraint(*keys)] if dialect == "postgres" else []
+    return sa.Table(table.name, metadata, *columns, *constraints, quote=True)
 
 
 def sync_state_table(metadata: sa.MetaData, dialect: Dialect) -> sa.Table:

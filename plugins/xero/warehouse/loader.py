@@ -1,10 +1,17 @@
 """The warehouse API: schema management, transactional loads, sync state, quarantine and SQL models.
 
 One :class:`Warehouse` serves DuckDB and PostgreSQL through a :class:`~xero.warehouse.base.Backend`.
-A load of one tenant × entity is a single transaction: stage the Parquet files, de-duplicate by key
-(highest ``_seq`` wins), classify each record as new, changed or unchanged, upsert the changed ones,
-replace the children of changed parents, store quarantined rows and move the watermark forward.
-A failure anywhere rolls all of it back, so the watermark never gets ahead of the data.
+A load of one tenant × entity is a single transaction: stage the Parquet files, keep the last read of
+each record (highest ``_seq``), classify it as new, changed or unchanged, write the new and changed
+ones (an update deletes and re-inserts the row), replace the children of changed parents, store
+quarantined rows and move the watermark forward. A failure anywhere rolls all of it back, so the
+watermark never gets ahead of the data.
+
+Memory does not grow with the wide rows: the staged rows are read in place (on DuckDB straight from
+the Parquet files) and only by the statements that write them; de-duplication and classification
+work on narrow rows (keys, ``_seq`` and a fingerprint of ``_raw`` and the typed columns). A read
+(``_seq``) holds one record and its children, with unique keys: the normaliser numbers the reads
+and the validation step quarantines duplicate keys.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from xero.entities import ENTITIES, ChildTable, Entity, Table
-from xero.warehouse.base import Backend, Session, parquet_files, present_columns
+from xero.warehouse.base import Backend, Session, parquet_files
 from xero.warehouse.ddl import (
     QUARANTINE,
     SYNC_STATE,
@@ -46,7 +53,7 @@ _VIEW_NAME = re.compile(
     r"^\s*create\s+or\s+replace\s+view\s+\"?([A-Za-z_][A-Za-z0-9_]*)\"?\s+as\b", re.IGNORECASE | re.MULTILINE
 )
 
-_RAW_TYPES = [("_raw", "TEXT"), ("_seq", "BIGINT")]
+_STAGED_TYPES = [("_raw", "TEXT"), ("_seq", "BIGINT")]
 _ACTION = "_xero_action"
 _QUARANTINE_COLUMNS = ["tenant_id", "entity", "table_name", "record_id", "reason", "_raw", "_seq"]
 
@@ -282,10 +289,12 @@ class Warehouse:
             old_watermark = self._backend.lock_sync_state(
                 session, session.table(SYNC_STATE), tenant_id, ent.name
             )
-            self._classify_parent(session, ent.table, tenant_id, data_dir)
+            self._stage(session, ent.table, tenant_id, data_dir)
+            self._classify_parent(session, ent.table, tenant_id)
             for child in ent.children:
-                self._stage_children(session, ent.table, child, tenant_id, data_dir)
-            actions = self._upsert_parent(session, ent.table, now, run_id)
+                self._stage(session, child, tenant_id, data_dir)
+                self._classify_children(session, ent.table, child, tenant_id)
+            actions = self._write_parent(session, ent.table, tenant_id, now, run_id)
             replaced = deleted = 0
             for child in ent.children:
                 child_replaced, child_deleted = self._replace_children(
@@ -316,75 +325,175 @@ class Warehouse:
         )
         return result
 
-    def _stage_raw(
-        self, session: Session, table: Table, tenant_id: str, data_dir: Path
-    ) -> tuple[str, list[str]]:
-        """Bulk-load this tenant's rows of ``table``'s Parquet files into a temp table; return its name."""
-        raw = f"_xero_raw_{table.name}"
-        columns = [(name, type_sql(type_)) for name, type_ in data_columns(table)] + _RAW_TYPES
-        self._backend.create_temp_table(session, raw, columns)
-        files = parquet_files(data_dir / table.name)
-        names = [name for name, _ in columns]
-        self._backend.copy_parquet(
-            session, raw, files, present_columns(files, names), {"tenant_id": tenant_id}
+    def _stage(self, session: Session, table: Table, tenant_id: str, data_dir: Path) -> None:
+        """Stage this tenant's rows of ``table``'s Parquet files (every read of every record) as ``_xero_raw_*``."""
+        columns = [(name, type_sql(type_)) for name, type_ in data_columns(table)] + _STAGED_TYPES
+        raw = _raw_name(table)
+        self._backend.stage_parquet(
+            session, raw, columns, parquet_files(data_dir / table.name), {"tenant_id": tenant_id}
         )
-        return raw, names
+        unnumbered = session.scalar(f"SELECT count(*) FROM {quote(raw)} WHERE _seq IS NULL")
+        if unnumbered:
+            raise ValueError(f"{unnumbered} staged {table.name} rows of {tenant_id} have no _seq")
 
-    def _classify_parent(self, session: Session, table: Table, tenant_id: str, data_dir: Path) -> str:
-        """Stage and de-duplicate the parent rows, marking each ``insert``, ``update`` or ``unchanged``.
+    def _fingerprints(self, table: Table, relation: str, staged: bool) -> str:
+        """Return a subquery of ``relation``'s record keys (and ``_seq`` when staged) and each row's ``_xero_fp``.
 
-        A record is changed when its ``_raw`` or any typed column differs from the stored row.
+        Two rows have equal fingerprints exactly when their ``_raw`` and typed columns are equal (see
+        :meth:`Backend.fingerprint`), so reads are compared with stored rows without joining wide rows.
+        A stored table is read for one tenant, the ``?`` parameter.
         """
-        raw, names = self._stage_raw(session, table, tenant_id, data_dir)
-        keys = key_columns(table)
-        value_cols = [c.name for c in table.columns if c.name not in keys]
-        changed = " OR ".join(
-            [f"t._raw IS DISTINCT FROM CAST(s._raw AS {self._json})"]
-            + [f"t.{quote(c)} IS DISTINCT FROM s.{quote(c)}" for c in value_cols]
+        values = [c.name for c in table.columns if c.name not in table.primary_key]
+        columns = ", ".join(quote(k) for k in [*table.primary_key, *(["_seq"] if staged else [])])
+        where = "" if staged else " WHERE tenant_id = ?"
+        return (
+            f"(SELECT {columns}, {self._backend.fingerprint(values, staged)} AS _xero_fp "
+            f"FROM {relation}{where})"
         )
-        join = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in keys)
-        stg = f"_xero_stg_{table.name}"
+
+    def _classify_parent(self, session: Session, table: Table, tenant_id: str) -> None:
+        """Keep the last read of each parent record (highest ``_seq``), marked ``insert``, ``update`` or ``unchanged``.
+
+        ``_seq`` numbers the reads, so it identifies a staged parent row: the kept reads are a narrow
+        temporary table (record key, ``_seq``, action) and the rows stay staged until the insert reads
+        them. A record is changed when its ``_raw`` or any typed column differs from the stored row.
+        All staged rows are this tenant's, so the tenant is no part of the joins.
+        """
+        keys = table.primary_key
+        raw = quote(_raw_name(table))
         self._backend.create_temp_table_as(
             session,
-            stg,
-            f"SELECT s.*, CASE WHEN t.tenant_id IS NULL THEN 'insert' WHEN {changed} THEN 'update' "
-            f"ELSE 'unchanged' END AS {_ACTION} "
-            f"FROM ({_dedupe_sql(raw, names, keys)}) s LEFT JOIN {session.table(table.name)} t ON {join}",
+            _kept_name(table),
+            f"SELECT {', '.join(f's.{quote(k)}' for k in keys)}, s._seq, "
+            f"CASE WHEN t.{quote(keys[0])} IS NULL THEN 'insert' "
+            f"WHEN t._xero_fp IS DISTINCT FROM s._xero_fp THEN 'update' ELSE 'unchanged' END AS {_ACTION} "
+            f"FROM {self._fingerprints(table, raw, staged=True)} s "
+            f"JOIN (SELECT max(_seq) AS _seq FROM {raw} GROUP BY {', '.join(quote(k) for k in keys)}) l "
+            f"ON l._seq = s._seq "
+            f"LEFT JOIN {self._fingerprints(table, session.table(table.name), staged=False)} t "
+            f"ON {_on('t', 's', keys)}",
+            (tenant_id,),
         )
-        return stg
 
-    def _stage_children(
-        self, session: Session, parent: Table, child: ChildTable, tenant_id: str, data_dir: Path
-    ) -> str:
-        """Stage the child rows that belong to the kept version of each parent and flag changed sets.
+    def _classify_children(self, session: Session, parent: Table, child: ChildTable, tenant_id: str) -> None:
+        """Mark ``update`` the unchanged parents whose kept children differ from the stored ones.
 
-        Only child rows read together with the kept parent row (same ``_seq``) count, so a line removed
-        between two reads of the same record in one run does not come back. A parent whose stored
-        children differ from the staged ones is marked ``update`` even when its own row is unchanged.
+        A parent's kept children are the child rows read with its kept row (same ``_seq``), so a line
+        removed between two reads of the record in one run does not come back. Those of otherwise
+        unchanged parents are compared (by fingerprint) with the stored ones: a child on one side only,
+        or changed (two fingerprints under one key), marks its parent ``update``, and the children of
+        updated parents are replaced. Grouping the union rather than joining the two sides lets DuckDB
+        spill it to disk.
         """
-        if len(parent.primary_key) != 1:
-            raise ValueError(f"child table {child.name} needs a single-column parent key on {parent.name}")
+        if len(parent.primary_key) != 1 or child.parent_key not in child.primary_key:
+            raise ValueError(
+                f"child table {child.name} needs a single-column key on {parent.name}, part of its own key"
+            )
         parent_pk = quote(parent.primary_key[0])
         parent_key = quote(child.parent_key)
-        raw, names = self._stage_raw(session, child, tenant_id, data_dir)
-        stg_parent = quote(f"_xero_stg_{parent.name}")
-        stg = f"_xero_stg_{child.name}"
-        keys = key_columns(child)
-        partition = ", ".join(f"c.{quote(k)}" for k in keys)
-        self._backend.create_temp_table_as(
+        kept_parent = quote(_kept_name(parent))
+        columns = ", ".join(quote(k) for k in [*child.primary_key, "_xero_fp"])
+        unchanged = f"SELECT {parent_pk}, _seq FROM {kept_parent} WHERE {_ACTION} = 'unchanged'"
+        staged = (
+            f"SELECT {', '.join(f's.{quote(k)}' for k in child.primary_key)}, s._xero_fp "
+            f"FROM {self._fingerprints(child, quote(_raw_name(child)), staged=True)} s "
+            f"JOIN ({unchanged}) p ON p._seq = s._seq AND p.{parent_pk} = s.{parent_key}"
+        )
+        stored = (
+            f"SELECT {columns} FROM {self._fingerprints(child, session.table(child.name), staged=False)} t "
+            f"WHERE {parent_key} IN (SELECT {parent_pk} FROM ({unchanged}) p)"
+        )
+        session.execute(
+            f"UPDATE {kept_parent} SET {_ACTION} = 'update' WHERE {_ACTION} = 'unchanged' AND {parent_pk} IN ("
+            f"SELECT {parent_key} FROM ({staged} UNION ALL {stored}) c GROUP BY {columns} HAVING count(*) = 1)",
+            (tenant_id,),
+        )
+
+    def _insert_staged(
+        self, session: Session, table: Table, join: str, now: datetime, run_id: str, upsert: bool = False
+    ) -> int:
+        """Insert the staged rows ``s`` of ``table`` that ``join`` selects; return how many.
+
+        :param upsert: update a stored row with the same key (``INSERT … ON CONFLICT DO UPDATE``).
+        """
+        names = [name for name, _ in data_columns(table)] + ["_raw"]
+        insert_cols = ", ".join(quote(n) for n in [*names, "_loaded_at", "_run_id"])
+        select_cols = ", ".join(
+            f"CAST(s._raw AS {self._json})" if n == "_raw" else f"s.{quote(n)}" for n in names
+        )
+        on_conflict = ""
+        if upsert:
+            keys = key_columns(table)
+            updates = ", ".join(
+                f"{quote(n)} = EXCLUDED.{quote(n)}"
+                for n in [*names, "_loaded_at", "_run_id"]
+                if n not in keys
+            )
+            on_conflict = f" ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO UPDATE SET {updates}"
+        return session.execute(
+            f"INSERT INTO {session.table(table.name)} ({insert_cols}) "
+            f"SELECT {select_cols}, CAST(? AS TIMESTAMPTZ), CAST(? AS TEXT) "
+            f"FROM {quote(_raw_name(table))} s {join}{on_conflict}",
+            (now, run_id),
+        )
+
+    def _write_parent(
+        self, session: Session, table: Table, tenant_id: str, now: datetime, run_id: str
+    ) -> dict[str, int]:
+        """Rewrite the updated parent rows and insert the new ones; return the count per action.
+
+        Where the backend declares its keys (PostgreSQL) this is one ``INSERT … ON CONFLICT DO UPDATE``.
+        On DuckDB an update is a delete and an insert of the row: its ``ON CONFLICT DO UPDATE`` is slow and
+        memory-hungry on wide rows, and loads of one tenant × entity never race (the ``_sync_state`` row is
+        locked). Unchanged rows are not touched.
+        """
+        kept = quote(_kept_name(table))
+        upsert = self._backend.upsert_on_conflict
+        if not upsert:
+            session.execute(
+                f"DELETE FROM {session.table(table.name)} t WHERE t.tenant_id = ? AND EXISTS "
+                f"(SELECT 1 FROM {kept} k WHERE {_on('k', 't', table.primary_key)} AND k.{_ACTION} = 'update')",
+                (tenant_id,),
+            )
+        self._insert_staged(
             session,
-            stg,
-            f"SELECT {', '.join(quote(n) for n in names)} FROM ("
-            f"SELECT {', '.join(f'c.{quote(n)}' for n in names)}, row_number() OVER "
-            f"(PARTITION BY {partition} ORDER BY c._seq DESC NULLS LAST) AS _xero_rn "
-            f"FROM {quote(raw)} c JOIN {stg_parent} p "
-            f"ON p.tenant_id = c.tenant_id AND p.{parent_pk} = c.{parent_key} "
-            f"WHERE c._seq IS NOT DISTINCT FROM p._seq) d "
-            f"WHERE _xero_rn = 1",
+            table,
+            f"JOIN (SELECT _seq FROM {kept} WHERE {_ACTION} <> 'unchanged') k ON k._seq = s._seq",
+            now,
+            run_id,
+            upsert=upsert,
+        )
+        return {
+            action: int(n)
+            for action, n in session.query(f"SELECT {_ACTION}, count(*) FROM {kept} GROUP BY 1")
+        }
+
+    def _replace_children(
+        self, session: Session, parent: Table, child: ChildTable, tenant_id: str, now: datetime, run_id: str
+    ) -> tuple[int, int]:
+        """Replace the children of every inserted or updated parent; return (rows written, rows deleted).
+
+        Child rows whose parent is not in the batch at all are skipped with a warning.
+        """
+        parent_pk = quote(parent.primary_key[0])
+        parent_key = quote(child.parent_key)
+        kept_parent = quote(_kept_name(parent))
+        changed = f"SELECT {parent_pk}, _seq FROM {kept_parent} WHERE {_ACTION} <> 'unchanged'"
+        deleted = session.execute(
+            f"DELETE FROM {session.table(child.name)} WHERE tenant_id = ? AND {parent_key} IN "
+            f"(SELECT {parent_pk} FROM ({changed}) p)",
+            (tenant_id,),
+        )
+        written = self._insert_staged(
+            session,
+            child,
+            f"JOIN ({changed}) p ON p._seq = s._seq AND p.{parent_pk} = s.{parent_key}",
+            now,
+            run_id,
         )
         orphans = session.scalar(
-            f"SELECT count(*) FROM {quote(raw)} c WHERE NOT EXISTS (SELECT 1 FROM {stg_parent} p "
-            f"WHERE p.tenant_id = c.tenant_id AND p.{parent_pk} = c.{parent_key})"
+            f"SELECT count(*) FROM {quote(_raw_name(child))} c "
+            f"LEFT JOIN {kept_parent} p ON p.{parent_pk} = c.{parent_key} WHERE p.{parent_pk} IS NULL"
         )
         if orphans:
             log.warning(
@@ -393,83 +502,7 @@ class Warehouse:
                 child.name,
                 orphans,
             )
-        target = session.table(child.name)
-        join = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in keys)
-        differs = " OR ".join(
-            [f"t._raw IS DISTINCT FROM CAST(s._raw AS {self._json})"]
-            + [
-                f"t.{quote(c.name)} IS DISTINCT FROM s.{quote(c.name)}"
-                for c in child.columns
-                if c.name not in keys
-            ]
-        )
-        unchanged = f"SELECT {parent_pk} FROM {stg_parent} WHERE {_ACTION} = 'unchanged'"
-        session.execute(
-            f"UPDATE {stg_parent} SET {_ACTION} = 'update' WHERE {_ACTION} = 'unchanged' AND {parent_pk} IN ("
-            f"SELECT s.{parent_key} FROM {quote(stg)} s LEFT JOIN {target} t ON {join} "
-            f"WHERE t.tenant_id IS NULL OR {differs} "
-            f"UNION SELECT t.{parent_key} FROM {target} t WHERE t.tenant_id = ? AND t.{parent_key} IN ({unchanged}) "
-            f"AND NOT EXISTS (SELECT 1 FROM {quote(stg)} s WHERE {join}))",
-            (tenant_id,),
-        )
-        return stg
-
-    def _upsert_parent(self, session: Session, table: Table, now: datetime, run_id: str) -> dict[str, int]:
-        """Insert new and update changed parent rows; return the count per action."""
-        keys = key_columns(table)
-        target = session.table(table.name)
-        stg = quote(f"_xero_stg_{table.name}")
-        key_cols = ", ".join(quote(k) for k in keys)
-        value_cols = [c.name for c in table.columns if c.name not in keys]
-        data_names = [name for name, _ in data_columns(table)] + ["_raw"]
-        insert_cols = ", ".join(quote(n) for n in [*data_names, "_loaded_at", "_run_id"])
-        select_cols = ", ".join(
-            f"CAST({quote(n)} AS {self._json})" if n == "_raw" else quote(n) for n in data_names
-        )
-        updates = ", ".join(
-            f"{quote(n)} = excluded.{quote(n)}" for n in [*value_cols, "_raw", "_loaded_at", "_run_id"]
-        )
-        session.execute(
-            f"INSERT INTO {target} ({insert_cols}) "
-            f"SELECT {select_cols}, CAST(? AS TIMESTAMPTZ), CAST(? AS TEXT) FROM {stg} "
-            f"WHERE {_ACTION} <> 'unchanged' ORDER BY {key_cols} "
-            f"ON CONFLICT ({key_cols}) DO UPDATE SET {updates}",
-            (now, run_id),
-        )
-        return {
-            action: int(n) for action, n in session.query(f"SELECT {_ACTION}, count(*) FROM {stg} GROUP BY 1")
-        }
-
-    def _replace_children(
-        self, session: Session, parent: Table, child: ChildTable, tenant_id: str, now: datetime, run_id: str
-    ) -> tuple[int, int]:
-        """Replace the child rows of every inserted or updated parent; return (rows written, rows deleted)."""
-        parent_pk = quote(parent.primary_key[0])
-        parent_key = quote(child.parent_key)
-        stg_parent = quote(f"_xero_stg_{parent.name}")
-        stg = quote(f"_xero_stg_{child.name}")
-        target = session.table(child.name)
-        changed_parents = f"SELECT {parent_pk} FROM {stg_parent} WHERE {_ACTION} <> 'unchanged'"
-        deleted = session.scalar(
-            f"SELECT count(*) FROM {target} WHERE tenant_id = ? AND {parent_key} IN ({changed_parents})",
-            (tenant_id,),
-        )
-        session.execute(
-            f"DELETE FROM {target} WHERE tenant_id = ? AND {parent_key} IN ({changed_parents})", (tenant_id,)
-        )
-        data_names = [name for name, _ in data_columns(child)] + ["_raw"]
-        insert_cols = ", ".join(quote(n) for n in [*data_names, "_loaded_at", "_run_id"])
-        select_cols = ", ".join(
-            f"CAST(s.{quote(n)} AS {self._json})" if n == "_raw" else f"s.{quote(n)}" for n in data_names
-        )
-        keys = ", ".join(f"s.{quote(k)}" for k in key_columns(child))
-        session.execute(
-            f"INSERT INTO {target} ({insert_cols}) SELECT {select_cols}, CAST(? AS TIMESTAMPTZ), "
-            f"CAST(? AS TEXT) FROM {stg} s WHERE s.{parent_key} IN ({changed_parents}) ORDER BY {keys}",
-            (now, run_id),
-        )
-        written = session.scalar(f"SELECT count(*) FROM {stg} s WHERE s.{parent_key} IN ({changed_parents})")
-        return int(written), int(deleted)
+        return written, deleted
 
     def _store_quarantine(
         self, session: Session, entity: Entity, tenant_id: str, data_dir: Path, now: datetime, run_id: str
@@ -477,15 +510,11 @@ class Warehouse:
         """Store this tenant × entity's quarantine rows (replacing those of an earlier try of this run)."""
         raw = "_xero_raw_quarantine"
         types = {"_seq": "BIGINT"}
-        self._backend.create_temp_table(
-            session, raw, [(n, types.get(n, "TEXT")) for n in _QUARANTINE_COLUMNS]
-        )
-        files = parquet_files(data_dir / QUARANTINE)
-        self._backend.copy_parquet(
+        self._backend.stage_parquet(
             session,
             raw,
-            files,
-            present_columns(files, _QUARANTINE_COLUMNS),
+            [(n, types.get(n, "TEXT")) for n in _QUARANTINE_COLUMNS],
+            parquet_files(data_dir / QUARANTINE),
             {"tenant_id": tenant_id, "entity": entity.name},
         )
         target = session.table(QUARANTINE)
@@ -570,14 +599,19 @@ class Warehouse:
         return names
 
 
-def _dedupe_sql(raw: str, names: list[str], keys: list[str]) -> str:
-    """Return a query over ``raw`` keeping one row per key: the one with the highest ``_seq``."""
-    cols = ", ".join(quote(n) for n in names)
-    return (
-        f"SELECT {cols} FROM (SELECT {cols}, row_number() OVER (PARTITION BY "
-        f"{', '.join(quote(k) for k in keys)} ORDER BY _seq DESC NULLS LAST) AS _xero_rn "
-        f"FROM {quote(raw)}) d WHERE _xero_rn = 1"
-    )
+def _raw_name(table: Table) -> str:
+    """Return the staging relation of ``table``: every read of every record, all columns."""
+    return f"_xero_raw_{table.name}"
+
+
+def _kept_name(table: Table) -> str:
+    """Return the temporary table of the kept read of each record of ``table``: key, ``_seq``, action."""
+    return f"_xero_stg_{table.name}"
+
+
+def _on(left: str, right: str, columns: Iterable[str]) -> str:
+    """Return the condition ``left.c = right.c AND …`` over ``columns``."""
+    return " AND ".join(f"{left}.{quote(c)} = {right}.{quote(c)}" for c in columns)
 
 
 __all__ = ["LoadResult", "Warehouse"]

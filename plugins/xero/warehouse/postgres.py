@@ -19,11 +19,11 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from xero.warehouse.base import Backend, Session
+from xero.warehouse.base import Backend, Session, present_columns
 from xero.warehouse.ddl import quote
 
 #: Rows per Parquet batch streamed into COPY.
-BATCH_ROWS = 50_000
+BATCH_ROWS = 10_000
 
 _CSV_OPTIONS = pacsv.WriteOptions(include_header=False, quoting_style="all_valid")
 
@@ -54,6 +54,7 @@ class PostgresBackend(Backend):
 
     dialect = "postgres"
     placeholder = "%s"
+    upsert_on_conflict = True
     _temp_suffix = " ON COMMIT DROP"
     _lock_suffix = " FOR UPDATE"
 
@@ -66,20 +67,24 @@ class PostgresBackend(Backend):
         """Set the transaction's ``search_path`` to ``schema``."""
         session.execute(f"SET LOCAL search_path TO {quote(schema)}")
 
-    def copy_parquet(
+    def stage_parquet(
         self,
         session: Session,
-        target: str,
+        name: str,
+        columns: Sequence[tuple[str, str]],
         files: Sequence[Path],
-        columns: Sequence[str],
         filters: dict[str, str],
     ) -> None:
-        """Stream the matching rows of ``files`` through ``COPY FROM STDIN``."""
-        if not files or not columns:
+        """Create a temporary table and stream the matching rows of ``files`` into it through ``COPY FROM STDIN``."""
+        body = ", ".join(f"{quote(column)} {type_}" for column, type_ in columns)
+        session.execute(f"DROP TABLE IF EXISTS {quote(name)}")
+        session.execute(f"CREATE TEMPORARY TABLE {quote(name)} ({body}){self._temp_suffix}")
+        present = present_columns(files, [column for column, _ in columns])
+        if not present:
             return
-        sql = f"COPY {quote(target)} ({', '.join(quote(c) for c in columns)}) FROM STDIN (FORMAT csv)"
+        sql = f"COPY {quote(name)} ({', '.join(quote(c) for c in present)}) FROM STDIN (FORMAT csv)"
         cursor = session.cursor
-        chunks = csv_chunks(files, columns, filters)
+        chunks = csv_chunks(files, present, filters)
         if hasattr(cursor, "copy"):  # psycopg 3
             with cursor.copy(sql) as copy:
                 for chunk in chunks:
@@ -87,6 +92,12 @@ class PostgresBackend(Backend):
         else:  # psycopg2
             for chunk in chunks:
                 cursor.copy_expert(sql, io.BytesIO(chunk))
+        session.execute(f"ANALYZE {quote(name)}")  # temp tables get no statistics otherwise
+
+    def fingerprint(self, columns: Sequence[str], staged: bool) -> str:
+        """Return the row itself, ``_raw`` as JSONB (stored documents are normalised, so staged text is parsed)."""
+        raw = 'CAST("_raw" AS JSONB)' if staged else '"_raw"'
+        return f"ROW({', '.join([raw, *map(quote, columns)])})"
 
     def lock_ddl(self, session: Session, schema: str) -> None:
         """Take a transaction-scoped advisory lock so concurrent ``ensure_schema`` calls do not race."""
