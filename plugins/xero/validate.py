@@ -5,7 +5,8 @@ This module owns the data-quality gate between the normaliser and the warehouse:
 * **dedupe**: a record read twice in one run keeps only its last occurrence (highest ``_seq``), with
   that occurrence's children; a record whose last occurrence was quarantined by the normaliser is
   dropped from the typed tables (the newer, bad version must not be hidden by an older one). Only
-  the key columns are read, in hash partitions of :data:`PARTITION_ROWS` keys;
+  the key columns are read, once, hash-partitioned into spill files of about
+  :data:`PARTITION_ROWS` keys when the run is larger, and each partition is sorted by key;
 * **suites** built from the registry (:mod:`xero.entities`), one per table: keys not null and unique
   per ``tenant_id`` + primary key, cursor not null where If-Modified-Since depends on it, enum
   columns within ``Entity.enums``, and per-entity rules (invoice totals against their parts and
@@ -15,11 +16,13 @@ This module owns the data-quality gate between the normaliser and the warehouse:
 * **threshold**: :class:`XeroValidationFailed` when more than ``max_bad_share`` of the records failed.
 
 The work is streamed in two passes so memory does not grow with the run. Pass 1 reads only the
-columns the expectations need (never ``_raw``), parents and their children side by side in
-``_seq`` order, :data:`DEFAULT_CHUNK_ROWS` parents at a time, and runs each table's suite once per
-chunk on a compact frame (categories, codes, floats: Great Expectations' vectorised pandas paths);
-the reasons quote the exact values from Arrow. Pass 2 copies the kept rows row group by row group,
-or links the normaliser's file when a table loses no row at all.
+columns the expectations need (never ``_raw``; low-cardinality strings as dictionaries), parents
+and their children side by side in ``_seq`` order, :data:`DEFAULT_CHUNK_ROWS` parents at a time, and
+runs each table's suite (a Great Expectations validation definition) once per chunk on a compact
+frame (categories, codes, floats: Great Expectations' vectorised pandas paths); a suite run costs
+about a tenth of a second whatever its size, so chunks are large. The reasons quote the exact
+values from Arrow. Pass 2 copies the kept rows row group by row group, or links the normaliser's
+file when a table loses no row at all.
 
 Great Expectations (~3 s to import), pandas and pyarrow are imported inside functions only.
 """
@@ -29,6 +32,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -41,6 +45,7 @@ from xero.entities import Entity, Table, get_entity
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
+    import pyarrow.parquet as pq
 
 __all__ = [
     "ValidationResult",
@@ -51,7 +56,7 @@ __all__ = [
 ]
 
 #: Rows of the parent table validated at once (children follow their parents).
-DEFAULT_CHUNK_ROWS = 25_000
+DEFAULT_CHUNK_ROWS = 50_000
 #: Parent keys deduped at once (larger runs are split into hash partitions of about this size).
 PARTITION_ROWS = 100_000
 #: Tolerance of the invoice total checks, in the invoice currency.
@@ -59,6 +64,8 @@ TOTAL_TOLERANCE = 0.01
 #: Reasons listed in summaries and error messages.
 TOP_REASONS = 5
 
+#: Every failing row, named by its ``_seq`` and its position in the frame.
+_RESULT_FORMAT = {"result_format": "COMPLETE", "unexpected_index_column_names": ["_seq", "_row"]}
 _TOTAL_MINUS_PARTS = "_total_minus_sub_total_and_tax"
 _TOTAL_MINUS_LINES = "_total_minus_line_items"
 _VALUE_SUFFIX = re.compile(r"(?:,|:)? got .*$", re.DOTALL)
@@ -268,7 +275,7 @@ _RULES: dict[str, tuple[_Rule, ...]] = {
 
 
 class _Suite:
-    """A table's suite wired to an ephemeral context: pandas datasource, asset, batch and checkpoint."""
+    """A table's suite wired to an ephemeral context: pandas datasource, asset, batch and validation definition."""
 
     def __init__(self, gx: Any, context: Any, entity: Entity, table: Table) -> None:
         self.table = table
@@ -293,19 +300,8 @@ class _Suite:
             suite.add_expectation(check.expectation)
         asset = context.data_sources.add_pandas(name).add_dataframe_asset(table.name)
         batch = asset.add_batch_definition_whole_dataframe(table.name)
-        definition = context.validation_definitions.add(
+        self.definition = context.validation_definitions.add(
             gx.ValidationDefinition(name=name, data=batch, suite=suite)
-        )
-        self.checkpoint = context.checkpoints.add(
-            gx.Checkpoint(
-                name=name,
-                validation_definitions=[definition],
-                actions=[],
-                result_format={
-                    "result_format": "COMPLETE",
-                    "unexpected_index_column_names": ["_seq", "_row"],
-                },
-            )
         )
 
     def failures(self, rows: pa.Table, helpers: dict[str, pa.Array], prefix: str) -> dict[int, list[str]]:
@@ -318,24 +314,23 @@ class _Suite:
         if not rows.num_rows:
             return bad
         frame = _frame(rows, self.columns, helpers, self.set_columns)
-        result = self.checkpoint.run(batch_parameters={"dataframe": frame})
+        validation = self.definition.run(batch_parameters={"dataframe": frame}, result_format=_RESULT_FORMAT)
         by_label = {check.expectation.id: check for check in self.checks}
         found: list[tuple[int, int, str, str | None]] = []
-        for validation in result.run_results.values():
-            for outcome in validation.results:
-                if outcome.success:
-                    continue
-                info = outcome.exception_info or {}
-                if info.get("raised_exception"):
-                    raise RuntimeError(
-                        f"{self.table.name}: expectation {outcome.expectation_config.type} could not run: "
-                        f"{info.get('exception_message')}"
-                    )
-                check = by_label.get(outcome.expectation_config.id)
-                label = check.label if check else outcome.expectation_config.type
-                column = check.column if check else None
-                for index in outcome.result.get("unexpected_index_list") or []:
-                    found.append((int(index["_seq"]), int(index["_row"]), prefix + label, column))
+        for outcome in validation.results:
+            if outcome.success:
+                continue
+            info = outcome.exception_info or {}
+            if info.get("raised_exception"):
+                raise RuntimeError(
+                    f"{self.table.name}: expectation {outcome.expectation_config.type} could not run: "
+                    f"{info.get('exception_message')}"
+                )
+            check = by_label.get(outcome.expectation_config.id)
+            label = check.label if check else outcome.expectation_config.type
+            column = check.column if check else None
+            for index in outcome.result.get("unexpected_index_list") or []:
+                found.append((int(index["_seq"]), int(index["_row"]), prefix + label, column))
         if not found:
             return bad
         shown = _values_of(rows, helpers, {row for _, row, _, _ in found}, {c for _, _, _, c in found if c})
@@ -390,15 +385,14 @@ def _frame(
     sources.update(helpers)
     for name, column in sources.items():
         if isinstance(column, pa.ChunkedArray):
-            column = column.combine_chunks()
+            column = column.combine_chunks()  # one dictionary for every chunk
         kind = column.type
-        if pa.types.is_dictionary(kind):
-            column = column.dictionary_decode()
-            kind = column.type
         if name == "_seq":
             data[name] = column.to_numpy(zero_copy_only=False)
         elif name in set_columns:
-            data[name] = column.dictionary_encode().to_pandas()
+            data[name] = (column if pa.types.is_dictionary(kind) else column.dictionary_encode()).to_pandas()
+        elif pa.types.is_dictionary(kind):
+            data[name] = column.indices.to_pandas()
         elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
             data[name] = pc.dictionary_encode(column).indices.to_pandas()
         elif pa.types.is_decimal(kind) or pa.types.is_integer(kind):
@@ -437,67 +431,94 @@ def _winners(
 ) -> _Winners:
     """Find each record's last occurrence from the key columns alone (``_raw`` is never read).
 
+    A record's occurrences are its typed rows and its rows in the normaliser's quarantine (the key
+    is ``tenant_id`` plus the record's id); the one with the highest ``_seq`` wins. Typed rows that
+    do not win are dropped: earlier occurrences, and the typed rows of a record whose last
+    occurrence did not parse. Rows without an id all stay (the suites quarantine them).
+
     Keys are hashed into partitions of about ``partition_rows`` rows and each partition is deduped
     on its own (every occurrence of a key falls in the same partition), so memory stays bounded
-    however many records the run holds.
+    however many records the run holds (see :func:`_key_partitions`).
     """
+    import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    key = ["tenant_id", *entity.table.primary_key]
-    total = pq.ParquetFile(parent_path).metadata.num_rows
-    parts = max(1, -(-total // partition_rows))
-    bad = None
-    if normalizer_quarantine.num_rows and len(key) == 2:
-        latest = (
-            normalizer_quarantine.filter(pc.is_valid(normalizer_quarantine["record_id"]))
-            .group_by(["tenant_id", "record_id"], use_threads=False)
-            .aggregate([("_seq", "max")])
-        )
-        if latest.num_rows:
-            bad = pa.table(
-                {
-                    "tenant_id": latest["tenant_id"],
-                    key[1]: latest["record_id"],
-                    "_bad_seq": latest["_seq_max"],
-                }
-            )
-    dropped: list[pa.Array] = []
+    id_column = entity.table.primary_key[0]
+    columns = ["tenant_id", id_column, "_seq"]
+    parts = max(1, -(-pq.ParquetFile(parent_path).metadata.num_rows // partition_rows))
+    unparsed = normalizer_quarantine.filter(pc.is_valid(normalizer_quarantine["record_id"]))
+    unparsed = unparsed.select(["tenant_id", "record_id", "_seq"]).rename_columns(columns)
+    unparsed_parts = _partition_of(unparsed[id_column], parts)
+    dropped: list[Any] = []
     kept = duplicates = 0
-    for part in range(parts):
-        pieces = []
-        for group in _row_groups(parent_path, [*key, "_seq"]):
-            if parts > 1:
-                group = group.filter(pa.array(_partition_of(group[key[1]], parts) == part))
-            pieces.append(group)
-        if not pieces:
-            continue
-        keys = pa.concat_tables(pieces)
-        has_null = pc.is_null(keys[key[1]])
-        for name in key[2:]:
-            has_null = pc.or_(has_null, pc.is_null(keys[name]))
-        null_rows = pc.sum(has_null).as_py() or 0
-        valid = keys.filter(pc.invert(has_null)) if null_rows else keys
-        grouped = valid.group_by(key, use_threads=False).aggregate([("_seq", "max")])
-        if grouped.num_rows < valid.num_rows:
-            joined = valid.join(grouped, keys=key, use_threads=False)
-            earlier = joined.filter(pc.not_equal(joined["_seq"], joined["_seq_max"]))["_seq"]
-            dropped.append(earlier.combine_chunks())
-        superseded = 0
-        if bad is not None:
-            hidden = grouped.join(bad, keys=key, use_threads=False)
-            hidden = hidden.filter(pc.less(hidden["_seq_max"], hidden["_bad_seq"]))["_seq_max"]
-            superseded = len(hidden)
-            dropped.append(hidden.combine_chunks())
-        part_kept = grouped.num_rows - superseded + null_rows
+    for part, typed in _key_partitions(parent_path, columns, parts):
+        others = unparsed.filter(pa.array(unparsed_parts == part))
+        rows = pa.concat_tables([typed, others.cast(typed.schema)]).combine_chunks()
+        seqs = rows["_seq"].to_numpy()
+        is_typed = np.arange(rows.num_rows) < typed.num_rows
+        tenants = pc.dictionary_encode(rows["tenant_id"].chunk(0))
+        ids = pc.dictionary_encode(rows[id_column].chunk(0))
+        present = pc.and_(tenants.is_valid(), ids.is_valid()).to_numpy(zero_copy_only=False)
+        codes = tenants.indices.to_numpy(zero_copy_only=False).astype(np.int64) * len(ids.dictionary)
+        codes += ids.indices.to_numpy(zero_copy_only=False)
+        # Occurrences of each key side by side, oldest first; the last of each run wins.
+        order = np.flatnonzero(present)
+        order = order[np.lexsort((seqs[order], codes[order]))]
+        ordered = codes[order]
+        last = np.append(ordered[1:] != ordered[:-1], True)
+        losers = order[~last]
+        dropped.append(seqs[losers[is_typed[losers]]])
+        winners = order[last]
+        starts = np.flatnonzero(np.append(True, last[:-1]))
+        with_typed = np.maximum.reduceat(is_typed[order], starts) if len(order) else np.zeros(0, bool)
+        superseded = int(np.count_nonzero(with_typed & ~is_typed[winners]))
+        part_kept = int(np.count_nonzero(is_typed[winners])) + int(np.count_nonzero(~present[is_typed]))
         kept += part_kept
-        duplicates += keys.num_rows - part_kept - superseded
+        duplicates += typed.num_rows - part_kept - superseded
     return _Winners(
-        dropped=pa.concat_arrays(dropped) if dropped else pa.array([], type=pa.int64()),
+        dropped=pa.array(np.concatenate(dropped) if dropped else np.zeros(0, np.int64), type=pa.int64()),
         kept=kept,
         duplicates=duplicates,
     )
+
+
+def _key_partitions(path: Path, columns: list[str], parts: int) -> Iterator[tuple[int, pa.Table]]:
+    """Yield ``(partition, rows)`` of a Parquet file's ``columns``, hashed on the second column, one at a time.
+
+    With more than one partition the file is read once: each row group is split by partition into
+    Arrow IPC spill files beside ``path``, which are then read back one by one and removed. Memory
+    holds one partition; time stays linear in the file.
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    with _parquet_file(path, compact=True) as file:
+        schema = file.schema_arrow.empty_table().select(columns).schema
+    if parts == 1:
+        yield 0, pa.concat_tables([schema.empty_table(), *_row_groups(path, columns, compact=True)])
+        return
+    with tempfile.TemporaryDirectory(prefix="_keys-", dir=path.parent) as spill:
+        files = [Path(spill) / f"part-{part}.arrow" for part in range(parts)]
+        writers = [pa.ipc.new_file(file, schema) for file in files]
+        try:
+            for group in _row_groups(path, columns, compact=True):
+                numbers = _partition_of(group[columns[1]], parts)
+                order = np.argsort(numbers, kind="stable")
+                bounds = np.searchsorted(numbers[order], np.arange(parts + 1))
+                group = group.take(pa.array(order))
+                for part, writer in enumerate(writers):
+                    if bounds[part + 1] > bounds[part]:
+                        writer.write_table(group.slice(bounds[part], bounds[part + 1] - bounds[part]))
+        finally:
+            for writer in writers:
+                writer.close()
+        for part, file in enumerate(files):
+            with pa.OSFile(str(file)) as source:
+                rows = pa.ipc.open_file(source).read_all()
+            file.unlink()
+            yield part, rows
 
 
 def _partition_of(ids: pa.ChunkedArray | pa.Array, parts: int) -> Any:
@@ -523,11 +544,28 @@ def _partition_of(ids: pa.ChunkedArray | pa.Array, parts: int) -> Any:
     return (last * 31 + second) % parts
 
 
-def _row_groups(path: Path, columns: list[str] | None) -> Iterator[pa.Table]:
-    """Yield the row groups of a Parquet file (only ``columns``, when given), one at a time."""
+def _parquet_file(path: Path, compact: bool) -> pq.ParquetFile:
+    """Open a Parquet file; ``compact`` reads the low-cardinality string columns as dictionaries.
+
+    Those are :data:`xero.normalize.DICTIONARY_COLUMNS` (``tenant_id``, statuses, codes …): one
+    copy of each distinct value instead of one per row.
+    """
     import pyarrow.parquet as pq
 
-    with pq.ParquetFile(path) as file:
+    from xero.normalize import DICTIONARY_COLUMNS
+
+    dictionaries = (
+        [name for name in pq.read_schema(path).names if name in DICTIONARY_COLUMNS] if compact else None
+    )
+    return pq.ParquetFile(path, read_dictionary=dictionaries)
+
+
+def _row_groups(path: Path, columns: list[str] | None, *, compact: bool = False) -> Iterator[pa.Table]:
+    """Yield the row groups of a Parquet file (only ``columns``, when given), one at a time.
+
+    ``compact`` reads low-cardinality strings as dictionaries (see :func:`_parquet_file`).
+    """
+    with _parquet_file(path, compact) as file:
         for index in range(file.num_row_groups):
             group = file.read_row_group(index, columns=columns, use_threads=False)
             if group.num_rows:
@@ -541,7 +579,7 @@ class _Following:
     """
 
     def __init__(self, path: Path, columns: list[str] | None) -> None:
-        self._groups = _row_groups(path, columns)
+        self._groups = _row_groups(path, columns, compact=True)
         self._carry: list[pa.Table] = []
         self._done = False
 
@@ -583,8 +621,9 @@ def _chunks(
 ) -> Iterator[tuple[pa.Table, dict[str, pa.Table]]]:
     """Yield parent rows about ``chunk_rows`` at a time, each with its children's rows.
 
-    Only ``columns`` of each table are read (``None``: every column); parents and children are
-    streamed side by side in ``_seq`` order, so memory stays bounded by the chunk.
+    Only ``columns`` of each table are read (``None``: every column), low-cardinality strings as
+    dictionaries; parents and children are streamed side by side in ``_seq`` order, so memory stays
+    bounded by the chunk.
     """
     import pyarrow as pa
 
@@ -609,13 +648,13 @@ def _chunks(
             children[name] = rows
         return parents, children
 
-    import pyarrow.parquet as pq
-
     for child in entity.children:
-        schemas[child.name] = pq.read_schema(table_path(normalized_dir, child.name)).empty_table()
+        with _parquet_file(table_path(normalized_dir, child.name), compact=True) as file:
+            schemas[child.name] = file.schema_arrow.empty_table()
         if columns[child.name] is not None:
             schemas[child.name] = schemas[child.name].select(columns[child.name])
-    for group in _row_groups(table_path(normalized_dir, entity.table.name), columns[entity.table.name]):
+    parents = table_path(normalized_dir, entity.table.name)
+    for group in _row_groups(parents, columns[entity.table.name], compact=True):
         pending.append(group)
         pending_rows += group.num_rows
         if pending_rows >= chunk_rows:
@@ -631,7 +670,8 @@ def _without(rows: pa.Table, seqs: pa.Array) -> pa.Table:
 
     if not len(seqs):
         return rows
-    return rows.filter(pc.invert(pc.is_in(rows["_seq"], value_set=seqs)))
+    removed = pc.is_in(rows["_seq"], value_set=seqs)
+    return rows.filter(pc.invert(removed)) if pc.any(removed).as_py() else rows
 
 
 def _merge(into: dict[int, list[str]], found: dict[int, list[str]]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 from decimal import Decimal
 
 import pyarrow.parquet as pq
@@ -25,7 +26,7 @@ TENANT = "4f7a3d1e-9b2c-4e8f-a1d5-6c3b2a1f0e9d"
 def strict_only(monkeypatch):
     """Force every page through the strict, value-by-value path."""
 
-    def refuse(self, compact, raws, start_seq):
+    def refuse(self, raws, start_seq, text=None):
         raise normalize._SlowPath
 
     monkeypatch.setattr(normalize._FastPath, "page", refuse)
@@ -43,7 +44,7 @@ def fast_only(monkeypatch):
 
 @pytest.fixture
 def strict_pages(monkeypatch):
-    """Count the pages typed by the strict path."""
+    """Record the first ``_seq`` of each run of records typed by the strict path."""
     calls: list[int] = []
     original = normalize._PageNormalizer.page
 
@@ -105,6 +106,26 @@ class TestFastEqualsStrict:
         (row,) = tables(fast)["invoice"]
         assert row["total"] == Decimal(number)
 
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "/Date(1573755038314+0000)/",
+            "/Date(0+0000)/",
+            "/Date(-86400000+0000)/",
+            "/Date(0001573755038314+0000)/",
+            "/Date(+5+0000)/",
+            "/Date(+0000)/",
+            "/Date(1573755038314)/",
+            "/Date(1573755038314+1300)/",
+            "/Date(253402300800000+0000)/",
+            "/Date(1 +0000)/",
+        ],
+    )
+    def test_date_texts(self, text, write_pages, tmp_path, request) -> None:
+        page = json.dumps([{"InvoiceID": "a", "Date": text, "UpdatedDateUTC": text}])
+        fast, strict = both_paths(request, tmp_path, INVOICES, write_pages(page))
+        assert tables(fast) == tables(strict)
+
 
 class TestFastPathIsTaken:
     def test_clean_invoices_never_take_the_strict_path(self, fast_only, make, write_pages, tmp_path) -> None:
@@ -140,6 +161,32 @@ class TestFastPathIsTaken:
         assert strict_pages == [2]  # the second page, whose first record has _seq 2
         assert with_surprise.records_seen == 5
 
+    def test_a_surprise_sends_only_a_short_run_of_records_to_the_strict_path(
+        self, strict_pages, make, write_pages, tmp_path, request
+    ) -> None:
+        page = [make("invoices", n) for n in range(1, 41)]
+        page[25] = make("invoices", 26, Total="12,50")
+        fast = normalize_pages(INVOICES, TENANT, write_pages(page), tmp_path / "fast")
+        (start,) = strict_pages
+        assert start <= 25 < start + normalize.STRICT_RECORDS
+        assert fast.quarantined == 1
+        assert fast.rows == {"invoice": 39, "invoice_line_item": 78}
+        request.getfixturevalue("strict_only")
+        strict = normalize_pages(INVOICES, TENANT, write_pages(page, directory="again"), tmp_path / "strict")
+        assert tables(fast) == tables(strict)
+
+    def test_surprises_everywhere_send_the_page_to_the_strict_path_soon(
+        self, strict_pages, make, write_pages, tmp_path, request
+    ) -> None:
+        page = [make("invoices", n, Date="2018-10-21T00:00:00") for n in range(1, 201)]
+        fast = normalize_pages(INVOICES, TENANT, write_pages(page), tmp_path / "fast")
+        assert strict_pages == sorted(strict_pages)
+        assert len(strict_pages) <= normalize.FAST_REFUSALS
+        assert fast.rows == {"invoice": 200, "invoice_line_item": 400}
+        request.getfixturevalue("strict_only")
+        strict = normalize_pages(INVOICES, TENANT, write_pages(page, directory="again"), tmp_path / "strict")
+        assert tables(fast) == tables(strict)
+
     def test_quarantine_reasons_come_from_the_strict_parsers(self, make, write_pages, tmp_path) -> None:
         pages = write_pages([make("invoices", 1)], [make("invoices", 2, Total="12,50")])
         result = normalize_pages(INVOICES, TENANT, pages, tmp_path / "out")
@@ -157,6 +204,17 @@ class TestRowGroups:
         children = pq.ParquetFile(result.files["invoice_line_item"])
         assert children.metadata.num_rows == 14
         assert [row["_seq"] for row in tables(result)["invoice"]] == list(range(7))
+
+    def test_row_groups_are_bounded_in_bytes_too(self, tmp_path) -> None:
+        import pyarrow as pa
+
+        schema = pa.schema([pa.field("_raw", pa.string())])
+        sink = normalize.ParquetSink({"t": (tmp_path / "t.parquet", schema)}, row_group_bytes=10_000)
+        for _ in range(5):
+            sink.write("t", pa.table({"_raw": ["x" * 1_000] * 4}, schema=schema))  # about 4 kB each
+        sink.close()
+        groups = pq.ParquetFile(tmp_path / "t.parquet")
+        assert [groups.metadata.row_group(i).num_rows for i in range(groups.num_row_groups)] == [12, 8]
 
     def test_default_keeps_many_pages_in_one_row_group(self, make, write_pages, tmp_path) -> None:
         pages = write_pages(*[[make("contacts", n)] for n in range(1, 5)])
@@ -230,6 +288,42 @@ class TestDedupePartitions:
         assert sorted(split.dropped.to_pylist()) == sorted(whole.dropped.to_pylist())
         assert (split.kept, split.duplicates) == (whole.kept, whole.duplicates) == (31, 5)
         assert len(whole.dropped) == 6  # five earlier occurrences and invoice 7, hidden by its bad update
+
+    @pytest.mark.parametrize("partition_rows", [1_000, 7])
+    def test_winners_match_a_plain_reading_of_the_rule(
+        self, partition_rows, make, write_pages, tmp_path
+    ) -> None:
+        from xero.schema import QUARANTINE_SCHEMA
+        from xero.validate import _winners
+
+        rng = random.Random(partition_rows)
+        pages, reads = [], []  # reads: (invoice number, parses) in _seq order
+        for _ in range(6):
+            page = []
+            for _ in range(rng.randrange(1, 12)):
+                number, parses = rng.randrange(1, 25), rng.random() > 0.2
+                page.append(
+                    make("invoices", number) if parses else make("invoices", number, Date="/Date(x)/")
+                )
+                reads.append((number, parses))
+            pages.append(page)
+        normalize_pages(INVOICES, TENANT, write_pages(*pages), tmp_path / "n", row_group_rows=5)
+        parent = tmp_path / "n" / "invoice" / "part-00000.parquet"
+        quarantine = pq.read_table(
+            tmp_path / "n" / "_quarantine" / "part-00000.parquet", schema=QUARANTINE_SCHEMA
+        )
+        winners = _winners(INVOICES, parent, quarantine, partition_rows=partition_rows)
+
+        last = {number: seq for seq, (number, _) in enumerate(reads)}
+        typed = [seq for seq, (_, parses) in enumerate(reads) if parses]
+        expected_dropped = [seq for seq in typed if last[reads[seq][0]] != seq]
+        kept = [seq for seq in typed if last[reads[seq][0]] == seq]
+        superseded = {number for number, seq in last.items() if not reads[seq][1]} & {
+            reads[s][0] for s in typed
+        }
+        assert sorted(winners.dropped.to_pylist()) == expected_dropped
+        assert winners.kept == len(kept)
+        assert winners.duplicates == len(typed) - len(kept) - len(superseded)
 
     def test_each_failing_row_quotes_its_own_value(self, make, write_pages, tmp_path) -> None:
         page = [make("payments", 1, Amount=-5), make("payments", 2), make("payments", 3, Amount=0)]

@@ -253,6 +253,13 @@ class TestCursorAndFiles:
         with pytest.raises(XeroLandingError, match=r"page-00001\.json: not a JSON array"):
             normalize_pages(INVOICES, TENANT, write_pages(text), tmp_path / "out")
 
+    def test_page_that_is_not_utf8_raises(self, tmp_path) -> None:
+        landing = tmp_path / "landing"
+        landing.mkdir()
+        (landing / "page-00001.json").write_bytes(b'[{"InvoiceID": "a", "Reference": "\xff"}]')
+        with pytest.raises(XeroLandingError, match=r"page-00001\.json: not UTF-8"):
+            normalize_landing(INVOICES, TENANT, landing, tmp_path / "out")
+
     def test_empty_tenant_rejected(self, tmp_path) -> None:
         with pytest.raises(ValueError, match="tenant_id"):
             normalize_pages(INVOICES, "", [], tmp_path)
