@@ -8,6 +8,7 @@ functions that need them.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -34,6 +35,14 @@ def _safe(part: str) -> str:
 def work_dir(data_dir: str | Path, run_id: str, tenant_id: str, entity: str) -> Path:
     """Return the directory holding one tenant × entity's files for one run."""
     return Path(data_dir) / _safe(run_id) / _safe(tenant_id) / _safe(entity)
+
+
+def data_docs_dir(data_dir: str | Path, tenant_id: str, entity: str) -> Path:
+    """Return where the latest validation of ``tenant_id`` × ``entity`` keeps its Great Expectations Data Docs.
+
+    Outside the run's work directory (removed once the load commits), so the report of the latest run stays.
+    """
+    return Path(data_dir) / "data_docs" / _safe(tenant_id) / entity
 
 
 def _reset_dir(path: Path) -> Path:
@@ -203,6 +212,7 @@ def extract(
         "tenant_name": tenant_name,
         "entity": entity,
         "modified_since": modified_since,
+        "data_dir": str(data_dir),
         "work_dir": str(base),
         "pages": pages,
         "records": records,
@@ -214,7 +224,11 @@ def extract(
 
 
 def transform(extracted: dict[str, Any], max_bad_share: float = DEFAULT_MAX_BAD_SHARE) -> dict[str, Any]:
-    """Normalise the landing pages into typed Parquet and validate them; bad rows go to quarantine."""
+    """Normalise the landing pages into typed Parquet and validate them; bad rows go to quarantine.
+
+    The validation report (Great Expectations Data Docs) of the latest run is kept under
+    :func:`data_docs_dir`.
+    """
     from xero.normalize import normalize_pages
     from xero.validate import validate_tables
 
@@ -227,7 +241,7 @@ def transform(extracted: dict[str, Any], max_bad_share: float = DEFAULT_MAX_BAD_
         base / "normalized",
         _reset_dir(base / "validated"),
         max_bad_share=max_bad_share,
-        data_docs_dir=base / "data_docs",
+        data_docs_dir=_reset_dir(data_docs_dir(extracted["data_dir"], extracted["tenant_id"], spec.name)),
     )
     watermark = normalized.max_cursor
     return {
@@ -260,6 +274,9 @@ def load(transformed: dict[str, Any], warehouse_conn_id: str, schema: str, run_i
         },
     )
     shutil.rmtree(base, ignore_errors=True)  # committed: the run's files are no longer needed
+    for folder in (base.parent, base.parent.parent):  # the tenant's and the run's folders, once empty
+        with contextlib.suppress(OSError):
+            folder.rmdir()
     loaded = {
         "tenant_id": transformed["tenant_id"],
         "tenant_name": transformed.get("tenant_name"),

@@ -141,6 +141,13 @@ def test_three_runs(tmp_path: Path, warehouse_env: tuple[str, str], monkeypatch:
             assert Decimal(invoice_total) == sum(Decimal(str(i["Total"])) for i in invoices)
             assert Decimal(payment_total) == sum(Decimal(str(p["Amount"])) for p in payments)
         before = {table: warehouse.snapshot(table) for table in TABLE_KEYS}
+        data_dir = Path(env["XERO_DATA_DIR"])
+        reports = sorted(
+            p.relative_to(data_dir / "data_docs") for p in data_dir.glob("data_docs/*/*/index.html")
+        )
+        assert len(reports) == len(sb.tenants) * 4  # the validation report of every tenant × entity is kept
+        leftovers = [p for p in data_dir.iterdir() if p.name not in ("data_docs", "_governor")]
+        assert leftovers == []  # each run's work files are removed once its load commits
 
         # 2. Nothing changed: one call per tenant × entity, no row touched.
         sb.reset_requests()
