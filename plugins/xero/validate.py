@@ -467,7 +467,7 @@ def _winners(
         order = np.flatnonzero(present)
         order = order[np.lexsort((seqs[order], codes[order]))]
         ordered = codes[order]
-        last = np.append(ordered[1:] != ordered[:-1], True)
+        last = np.append(ordered[1:] != ordered[:-1], True) if len(ordered) else np.zeros(0, bool)
         losers = order[~last]
         dropped.append(seqs[losers[is_typed[losers]]])
         winners = order[last]
