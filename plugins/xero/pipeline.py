@@ -46,9 +46,19 @@ def data_docs_dir(data_dir: str | Path, tenant_id: str, entity: str) -> Path:
 
 
 def _reset_dir(path: Path) -> Path:
-    """Empty ``path`` (a retried task starts from scratch) and return it."""
+    """Empty ``path`` (a retried task starts from scratch) and return it.
+
+    A committed load removes its run's folders once they are empty (:func:`load`), possibly between the
+    creation of a parent and of ``path`` here: creating the folders is then simply tried again.
+    """
     shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(parents=True)
+    for attempt in range(3):
+        try:
+            path.mkdir(parents=True)
+            break
+        except FileNotFoundError:
+            if attempt == 2:
+                raise
     return path
 
 
