@@ -101,7 +101,8 @@ _MAX_MS = 253_402_300_799_999
 
 _PAGE_DECODER = msgspec.json.Decoder(list[msgspec.Raw])
 _RECORD_DECODER = msgspec.json.Decoder(float_hook=Decimal)
-_CHILD_ENCODER = msgspec.json.Encoder(decimal_format="number")
+_FIELDS_DECODER = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_ITEMS_DECODER = msgspec.json.Decoder(list[msgspec.Raw])
 
 _DECIMAL_PLACES = {"money": (19, 4), "quantity": (19, 4), "rate": (28, 10)}
 
@@ -439,6 +440,11 @@ class ParquetSink:
                 writer.close()
 
 
+def _child_texts(record: str, source: str) -> list[str]:
+    """Return the JSON text of each item of ``record``'s array ``source``, exactly as it stands in ``record``."""
+    return [bytes(item).decode() for item in _ITEMS_DECODER.decode(_FIELDS_DECODER.decode(record)[source])]
+
+
 class _PageNormalizer:
     """Types one page of records; holds the per-entity constants."""
 
@@ -484,7 +490,9 @@ class _PageNormalizer:
         # Children.
         child_tables: dict[str, tuple[pa.Table, list[int]]] = {}
         for child in entity.children:
-            child_tables[child.name] = self._children(child, records, arrays, record_errors, seqs, positions)
+            child_tables[child.name] = self._children(
+                child, records, arrays, record_errors, seqs, positions, raws
+            )
 
         for row, messages in record_errors.items():
             errors.setdefault(positions[row], []).extend(messages)
@@ -516,8 +524,10 @@ class _PageNormalizer:
         record_errors: dict[int, list[str]],
         seqs: list[int],
         positions: list[int],
+        raws: list[str],
     ) -> tuple[pa.Table, list[int]]:
         items: list[dict[str, Any]] = []
+        item_raws: list[str] = []  # each item's JSON as Xero sent it, as the fast path keeps it
         parent_rows: list[int] = []
         line_numbers: list[int] = []
         for row, record in enumerate(records):
@@ -527,9 +537,11 @@ class _PageNormalizer:
             if not isinstance(nested, list):
                 _add_error(record_errors, row, f"{child.source}: expected an array, got {nested!r:.60}")
                 continue
-            for number, item in enumerate(nested, start=1):
+            texts = _child_texts(raws[positions[row]], child.source)
+            for number, (item, text) in enumerate(zip(nested, texts, strict=True), start=1):
                 if isinstance(item, dict):
                     items.append(item)
+                    item_raws.append(text)
                     parent_rows.append(row)
                     line_numbers.append(number)
                 else:
@@ -558,9 +570,8 @@ class _PageNormalizer:
                 for i, value in enumerate(values):
                     if value is None or value == "":
                         _add_error(record_errors, parent_rows[i], f"{label(column.source)(i)} is missing")
-        raws = [_CHILD_ENCODER.encode(item).decode() for item in items]
         child_seqs = [seqs[positions[row]] for row in parent_rows]
-        return self._table(child, arrays, raws, child_seqs), parent_rows
+        return self._table(child, arrays, item_raws, child_seqs), parent_rows
 
     def _table(self, table: Table, arrays: dict[str, pa.Array], raws: list[str], seqs: list[int]) -> pa.Table:
         count = len(raws)

@@ -92,6 +92,18 @@ class TestFastEqualsStrict:
         assert invoices[0]["total"] is None
         assert invoices[1]["due_date"] is None
 
+    def test_line_items_keep_the_text_xero_sent(self, write_pages, tmp_path, request) -> None:
+        line = '{"LineItemID":"l1","Description":"A\\/B \\u0026 C","LineAmount":1.50}'
+        text = (
+            '[{"InvoiceID": "a", "UpdatedDateUTC": "/Date(1573755038314+0000)/", "LineItems": [LINE]}]'
+        ).replace("LINE", line)
+        fast, strict = both_paths(request, tmp_path, INVOICES, write_pages(text))
+        assert tables(fast) == tables(strict)
+        (item,) = tables(strict)["invoice_line_item"]
+        # Escapes and number texts as sent, so stored rows compare equal whichever path typed them.
+        assert item["_raw"] == line
+        assert item["description"] == "A/B & C"
+
     @pytest.mark.parametrize(
         "number",
         ["115", "115.5", "-0.5", "1e2", "1.5E-3", "0.0000", "123456789012345.6789", "-0.0"],
