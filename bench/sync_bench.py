@@ -224,7 +224,11 @@ def measure_noop(invoices: int = 1300, tenants: int = 2) -> dict[str, Any]:
 
 @contextmanager
 def sandbox_process(invoices: int, limits: bool = False) -> Iterator[dict[str, Any]]:
-    """Run ``python -m xero_sandbox`` (one tenant) in its own process; yield its grant (url, refresh token…)."""
+    """Run ``python -m xero_sandbox`` (one tenant) in its own process; yield its grant (url, refresh token…).
+
+    ``grant["ready_s"]`` is the seconds from start until the sandbox answers: interpreter start, generating
+    the data and starting the server.
+    """
     command = [
         sys.executable,
         "-m",
@@ -244,11 +248,13 @@ def sandbox_process(invoices: int, limits: bool = False) -> Iterator[dict[str, A
     if not limits:
         command.append("--no-limits")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "plugins")])}
+    started = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
         process.stdout.readline()  # the URL; the grant line follows
         grant = json.loads(process.stdout.readline())
+        grant["ready_s"] = time.perf_counter() - started
         grant["client_secret"] = "sandbox-secret"
         grant["pid"] = process.pid
         yield grant
@@ -384,6 +390,7 @@ def measure_throughput(
                 return {
                     **done,
                     "invoices": invoices,
+                    "sandbox_ready_s": grant["ready_s"],
                     "aborted": f"pipeline RSS passed the {rss_cap_mb:.0f} MB cap",
                     "seconds_until_abort": time.perf_counter() - started,
                     "peak_rss_mb": peak,
@@ -396,6 +403,7 @@ def measure_throughput(
             raise RuntimeError(f"pipeline process failed with exit code {child.returncode}")
     figures: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
     figures["invoices"] = invoices
+    figures["sandbox_ready_s"] = grant["ready_s"]
     return figures
 
 
@@ -572,9 +580,14 @@ def table(results: dict[str, Any]) -> str:
         steps = ", ".join(f"{k} {v:.1f}s" for k, v in fig["steps"].items())
         rows.append((f"  steps, {int(n):,}", steps, ""))
         rows.append((f"peak RSS MB, {int(n):,} invoices", f"{fig['peak_rss_mb']:,.0f}", "< 512, flat"))
+        rows.append((f"sandbox ready s, {int(n):,} invoices", f"{fig['sandbox_ready_s']:.1f}", "< 60"))
     rate = results["rate"]
     rows.append(
-        ("calls/min sustained", f"{rate['calls_per_min_sustained']:.1f}", f"≤ {rate['minute_limit']}")
+        (
+            "calls/min sustained",
+            f"{rate['calls_per_min_sustained']:.1f}",
+            f"≥ {0.95 * rate['minute_limit']:.0f}, ≤ {rate['minute_limit']}",
+        )
     )
     rows.append(("429s in a long sync", f"{rate['throttled_429s']} of {rate['accounting_calls']}", "0"))
     rows.append(("DAG parse s", f"{results['dag_parse_s']:.3f}", "< 0.3"))
