@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "plugins")]
 
 from scripts.local_airflow import LocalAirflow  # noqa: E402
+from xero_sandbox import airflow_connection  # noqa: E402
 
 HOME = REPO / ".airflow"
 DUCKDB_FILE = HOME / "warehouse" / "warehouse.duckdb"
@@ -141,18 +142,14 @@ def main() -> int:
         refresh_token = obtain_refresh_token_headless(url, CLIENT_ID, CLIENT_SECRET)
         token_file = HOME / "xero_tokens.json"
         token_file.unlink(missing_ok=True)
-        connection = {
-            "conn_type": "xero",
-            "login": CLIENT_ID,
-            "password": CLIENT_SECRET,
-            "extra": {
-                "api_url": url,
-                "identity_url": url,
-                "authorize_url": f"{url}/connect/authorize",
-                "refresh_token": refresh_token,
-                "token_store": f"file:{token_file}",
-            },
-        }
+        connection = airflow_connection(
+            url,
+            client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET,
+            token_file=token_file,
+            refresh_token=refresh_token,
+            authorize=True,
+        )
         airflow = LocalAirflow(
             HOME,
             env={

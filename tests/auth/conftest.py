@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk import Connection
 
-from xero_sandbox import Sandbox, SandboxConfig
+from xero_sandbox import Sandbox, SandboxConfig, airflow_connection
 
 START = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -41,21 +40,15 @@ def set_connection(
     """Define Xero connection ``conn_id`` on the sandbox (file token store in ``tmp_path``); return its extra."""
 
     def define(conn_id: str = "xero_default", **extra: Any) -> dict[str, Any]:
-        options: dict[str, Any] = {
-            "api_url": sb.url,
-            "identity_url": sb.url,
-            "authorize_url": f"{sb.url}/connect/authorize",
-            "token_store": f"file:{tmp_path / (conn_id + '.json')}",
-        }
-        options.update({k: v for k, v in extra.items() if v is not None})
-        conn = Connection(
-            conn_id=conn_id,
-            conn_type="xero",
-            login=sb.config.client_id,
-            password=sb.config.client_secret,
-            extra=json.dumps(options),
+        connection = airflow_connection(
+            sb.url,
+            client_id=sb.config.client_id,
+            client_secret=sb.config.client_secret,
+            token_file=tmp_path / (conn_id + ".json"),
+            authorize=True,
+            **{k: v for k, v in extra.items() if v is not None},
         )
-        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", conn.as_json())
-        return options
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(connection))
+        return connection["extra"]
 
     return define

@@ -14,7 +14,7 @@ import pytest
 from scripts.local_airflow import LocalAirflow
 from xero.consent import obtain_refresh_token_headless
 from xero.tokens import FileTokenStore
-from xero_sandbox import Sandbox, SandboxConfig
+from xero_sandbox import Sandbox, SandboxConfig, airflow_connection
 
 pytestmark = pytest.mark.e2e
 
@@ -45,17 +45,13 @@ def test_no_secret_in_logs_output_or_xcom(tmp_path: Path, monkeypatch: pytest.Mo
     with sb.serve() as url:
         bootstrap = obtain_refresh_token_headless(url, CLIENT_ID, CLIENT_SECRET)
         token_file = tmp_path / "tokens.json"
-        connection = {
-            "conn_type": "xero",
-            "login": CLIENT_ID,
-            "password": CLIENT_SECRET,
-            "extra": {
-                "api_url": url,
-                "identity_url": url,
-                "refresh_token": bootstrap,
-                "token_store": f"file:{token_file}",
-            },
-        }
+        connection = airflow_connection(
+            url,
+            client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET,
+            token_file=token_file,
+            refresh_token=bootstrap,
+        )
         env = {
             "AIRFLOW_CONN_XERO_DEFAULT": json.dumps(connection),
             "AIRFLOW_CONN_XERO_WAREHOUSE": json.dumps(

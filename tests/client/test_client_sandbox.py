@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 import tenacity
-from airflow.sdk import Connection
 
 from xero.auth import TokenManager
 from xero.client import parse_updated
@@ -44,20 +43,14 @@ def url(sb) -> Iterator[str]:
 @pytest.fixture
 def xero(sb, url, monkeypatch, tmp_path) -> XeroHook:
     """A hook on a fresh consent (granular scopes) against the served sandbox."""
-    extra = {
-        "api_url": url,
-        "identity_url": url,
-        "refresh_token": sb.issue_refresh_token(GRANULAR),
-        "token_store": f"file:{tmp_path / 'tokens.json'}",
-    }
-    conn = Connection(
-        conn_id="xero_default",
-        conn_type="xero",
-        login=sb.config.client_id,
-        password=sb.config.client_secret,
-        extra=json.dumps(extra),
+    connection = sandbox.airflow_connection(
+        url,
+        client_id=sb.config.client_id,
+        client_secret=sb.config.client_secret,
+        token_file=tmp_path / "tokens.json",
+        refresh_token=sb.issue_refresh_token(GRANULAR),
     )
-    monkeypatch.setenv("AIRFLOW_CONN_XERO_DEFAULT", conn.as_json())
+    monkeypatch.setenv("AIRFLOW_CONN_XERO_DEFAULT", json.dumps(connection))
     sb.reset_requests()
     return XeroHook(sleep=lambda seconds: None, retry_wait=tenacity.wait_none())
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from xero_sandbox import Sandbox
+from xero_sandbox import Sandbox, airflow_connection
 
 CLIENT_ID = "e2e-client"
 CLIENT_SECRET = "e2e-client-secret"
@@ -14,17 +14,13 @@ CLIENT_SECRET = "e2e-client-secret"
 def dag_env(sb: Sandbox, tmp_path: Path, warehouse_conn: str, schema: str = "xero") -> dict[str, str]:
     """Return the environment of a DAG run that reads ``sb`` and loads ``warehouse_conn``."""
     assert sb.url, "serve the sandbox first"
-    connection = {
-        "conn_type": "xero",
-        "login": CLIENT_ID,
-        "password": CLIENT_SECRET,
-        "extra": {
-            "api_url": sb.url,
-            "identity_url": sb.url,
-            "refresh_token": sb.issue_refresh_token(),
-            "token_store": f"file:{tmp_path / 'tokens.json'}",
-        },
-    }
+    connection = airflow_connection(
+        sb.url,
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        token_file=tmp_path / "tokens.json",
+        refresh_token=sb.issue_refresh_token(),
+    )
     return {
         "AIRFLOW_CONN_XERO_DEFAULT": json.dumps(connection),
         "AIRFLOW_CONN_XERO_WAREHOUSE": warehouse_conn,

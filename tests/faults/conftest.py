@@ -19,7 +19,7 @@ import tenacity
 
 from xero import pipeline
 from xero.entities import ENTITIES
-from xero_sandbox import Sandbox, SandboxConfig
+from xero_sandbox import Sandbox, SandboxConfig, airflow_connection
 
 SCHEMA = "xero"
 #: Columns that say when or by which run a row was written, not what it holds.
@@ -76,20 +76,15 @@ class Harness:
     def connect(self, refresh_token: str) -> None:
         """(Re)point the Xero connection at the sandbox with a fresh consent and token store."""
         assert self.sb.url, "serve the sandbox first"
-        extra = {
-            "api_url": self.sb.url,
-            "identity_url": self.sb.url,
-            "refresh_token": refresh_token,
-            "token_store": f"file:{self.root / 'tokens.json'}",
-            "page_size": self.page_size,
-            "timeout": self.timeout,
-        }
-        connection = {
-            "conn_type": "xero",
-            "login": self.sb.config.client_id,
-            "password": self.sb.config.client_secret,
-            "extra": extra,
-        }
+        connection = airflow_connection(
+            self.sb.url,
+            client_id=self.sb.config.client_id,
+            client_secret=self.sb.config.client_secret,
+            token_file=self.root / "tokens.json",
+            refresh_token=refresh_token,
+            page_size=self.page_size,
+            timeout=self.timeout,
+        )
         self.monkeypatch.setenv(f"AIRFLOW_CONN_{self.xero_conn_id.upper()}", json.dumps(connection))
         self.monkeypatch.setenv(
             f"AIRFLOW_CONN_{self.warehouse_conn_id.upper()}",

@@ -13,7 +13,7 @@ import duckdb
 import pytest
 
 from scripts.local_airflow import LocalAirflow
-from xero_sandbox import Sandbox, SandboxConfig
+from xero_sandbox import Sandbox, SandboxConfig, airflow_connection
 
 pytestmark = pytest.mark.e2e
 
@@ -23,17 +23,13 @@ def test_daily_limit_ends_the_dag_run_successfully(tmp_path: Path, monkeypatch: 
     tenant = sb.tenants[0].tenant_id
     database = tmp_path / "warehouse.duckdb"
     with sb.serve() as url:
-        connection = {
-            "conn_type": "xero",
-            "login": sb.config.client_id,
-            "password": sb.config.client_secret,
-            "extra": {
-                "api_url": url,
-                "identity_url": url,
-                "refresh_token": sb.issue_refresh_token(),
-                "token_store": f"file:{tmp_path / 'tokens.json'}",
-            },
-        }
+        connection = airflow_connection(
+            url,
+            client_id=sb.config.client_id,
+            client_secret=sb.config.client_secret,
+            token_file=tmp_path / "tokens.json",
+            refresh_token=sb.issue_refresh_token(),
+        )
         env = {
             "AIRFLOW_CONN_XERO_DEFAULT": json.dumps(connection),
             "AIRFLOW_CONN_XERO_WAREHOUSE": json.dumps({"conn_type": "duckdb", "host": str(database)}),

@@ -16,14 +16,13 @@ from typing import Any
 
 import pytest
 import tenacity
-from airflow.sdk import Connection
 
 from tests.faults.conftest import Harness, small_config
 from xero.entities import INVOICES
 from xero.exceptions import XeroDailyLimitReached
 from xero.governor import Governor
 from xero.hooks import XeroHook
-from xero_sandbox import Sandbox, SandboxConfig
+from xero_sandbox import Sandbox, SandboxConfig, airflow_connection
 
 
 class FakeClock:
@@ -210,21 +209,15 @@ def limited() -> Any:
 def _hook(
     sb: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, page_size: int, conn_id: str
 ) -> XeroHook:
-    extra = {
-        "api_url": sb.url,
-        "identity_url": sb.url,
-        "refresh_token": sb.issue_refresh_token(),
-        "token_store": f"file:{tmp_path / (conn_id + '.json')}",
-        "page_size": page_size,
-    }
-    conn = Connection(
-        conn_id=conn_id,
-        conn_type="xero",
-        login=sb.config.client_id,
-        password=sb.config.client_secret,
-        extra=json.dumps(extra),
+    connection = airflow_connection(
+        sb.url,
+        client_id=sb.config.client_id,
+        client_secret=sb.config.client_secret,
+        token_file=tmp_path / (conn_id + ".json"),
+        refresh_token=sb.issue_refresh_token(),
+        page_size=page_size,
     )
-    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", conn.as_json())
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(connection))
     return XeroHook(
         conn_id, sleep=sb.clock.advance, clock=sb.clock.timestamp, retry_wait=tenacity.wait_none()
     )

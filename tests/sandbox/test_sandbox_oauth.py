@@ -7,6 +7,8 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from tests.sandbox.conftest import token_pair
+from xero.hooks import parse_connection_config
+from xero_sandbox import airflow_connection
 
 CLIENT = ("sandbox-client", "sandbox-secret")
 REDIRECT = "http://localhost:8080/callback"
@@ -191,3 +193,27 @@ def test_requests_never_record_the_authorization_header(sb, client, headers):
     assert record.path == "/api.xro/2.0/Accounts" and record.status == 200
     assert record.tenant_id == sb.tenants[0].tenant_id and record.if_modified_since == "2025-01-01T00:00:00"
     assert h["Authorization"].split()[1] not in repr(sb.requests)
+
+
+def test_airflow_connection_is_a_valid_xero_connection_on_the_sandbox(tmp_path):
+    url = "http://127.0.0.1:8765"
+    conn = airflow_connection(
+        url, client_id=CLIENT[0], client_secret=CLIENT[1], token_file=tmp_path / "t.json", page_size=25
+    )
+    assert conn["conn_type"] == "xero" and "authorize_url" not in conn["extra"]
+    config = parse_connection_config("xero_default", conn["login"], conn["password"], conn["extra"])
+    assert (config.client_id, config.client_secret) == CLIENT
+    assert (config.api_url, config.identity_url) == (url, url)
+    assert config.token_store == f"file:{tmp_path / 't.json'}" and config.page_size == 25
+    assert config.refresh_token is None
+
+    conn = airflow_connection(
+        url,
+        client_id=CLIENT[0],
+        client_secret=CLIENT[1],
+        token_file=str(tmp_path / "t.json"),
+        refresh_token="rt",
+        authorize=True,
+    )
+    config = parse_connection_config("xero_default", conn["login"], conn["password"], conn["extra"])
+    assert config.authorize_url == f"{url}/connect/authorize" and config.refresh_token == "rt"
