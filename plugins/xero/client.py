@@ -47,8 +47,16 @@ While the caller works on page ``p`` (the extract step writes it to disk), page 
 being requested, in a helper thread, when page ``p`` said there is one: the same requests as reading one
 page at a time, in the same order and one at a time, only sent earlier. Nothing in the checks above
 depends on when a request is sent (a record may move at any moment). What differs: a caller that stops
-in the middle of a pass has spent one call on the page after its last, and an error of page ``p + 1``
-(the daily limit, say) is raised when the caller asks for that page, as before.
+in the middle of a pass may have spent one call on the page after its last (none if that request was
+still waiting to go), and an error of page ``p + 1`` (the daily limit, say) is raised when the caller
+asks for that page, as before.
+
+A caller that stops (it closes the generator, or an exception such as a failed write or the task's
+SIGTERM leaves its loop) does not wait for that request. The read's cancellation event is set: a pacing
+or retry wait of the request ends at once (:func:`xero.governor.pause`), no attempt or retry starts after
+it, a call reserved with the governor and never sent is given back, and a token is neither refreshed nor
+resent for it. Only a request already on the wire finishes, within the client's timeout, in the helper
+thread; its answer still updates the rate-limit state (the call was spent) and is then dropped.
 
 Decoding
 --------
@@ -63,6 +71,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
@@ -94,7 +103,7 @@ from xero.exceptions import (
     XeroTokenExpired,
     XeroValidationError,
 )
-from xero.governor import Governor, int_header
+from xero.governor import Governor, RequestCancelled, check_cancelled, int_header, pause
 from xero.parsing import parse_xero_datetime
 from xero.scopes import ScopeFamily, missing_scope_hint
 
@@ -352,6 +361,31 @@ def build_retrying(
     )
 
 
+class _UnlessCancelled(tenacity.retry_base):
+    """Retry as ``retry`` says, but never once ``cancel`` is set (the failure is then raised, unread)."""
+
+    def __init__(self, retry: Any, cancel: threading.Event) -> None:
+        self.retry = retry
+        self.cancel = cancel
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        return not self.cancel.is_set() and bool(self.retry(retry_state))
+
+
+def _cancellable(retrying: tenacity.Retrying, cancel: threading.Event) -> tenacity.Retrying:
+    """Return ``retrying`` for a request its caller may abandon by setting ``cancel``.
+
+    The same policy and the same ``sleep``, except that a retry wait ends (and raises
+    :class:`~xero.governor.RequestCancelled`) when ``cancel`` is set, and a failure seen once it is set is
+    not retried.
+    """
+    sleep = time.sleep if retrying.sleep is tenacity.nap.sleep else retrying.sleep  # tenacity's default
+    return retrying.copy(
+        sleep=functools.partial(pause, sleep, cancel=cancel),
+        retry=_UnlessCancelled(retrying.retry, cancel),
+    )
+
+
 # -- error mapping -------------------------------------------------------------------------------
 def _problem_fields(response: requests.Response) -> tuple[str | None, str | None, list[str]]:
     """Return Xero's ``(Title, Detail, validation messages)`` of an error response; no other body text."""
@@ -395,7 +429,9 @@ class XeroClient:
     :param scopes: the connection's scope family or list, to name a missing scope in errors.
     :param session: the ``requests.Session`` to use.
     :param retrying: the retry policy (:func:`build_retrying` by default).
-    :param sleep: how to wait when pacing (injectable for tests).
+    :param sleep: how to wait when pacing (injectable for tests). ``time.sleep`` is replaced by a wait that
+        an abandoned prefetch can end; any other ``sleep`` is called as given (see
+        :func:`xero.governor.pause`).
     :param clock: returns Unix seconds (injectable for tests).
     :param max_passes: paging passes (1 + recoveries) before giving up on data that keeps moving.
     :param governor: paces calls per tenant (default: a :class:`~xero.governor.Governor` on ``clock`` and
@@ -466,6 +502,7 @@ class XeroClient:
         entity: Entity | None = None,
         label: str | None = None,
         decoder: msgspec.json.Decoder[Any] = _ANY_DECODER,
+        cancel: threading.Event | None = None,
     ) -> Any:
         """Send one request under the retry policy and return its decoded JSON body (``None`` for 304).
 
@@ -480,11 +517,15 @@ class XeroClient:
             (malformed, truncated) is retried as :class:`~xero.exceptions.XeroMalformedResponse`; JSON of
             another shape than the decoder's type raises ``msgspec.ValidationError`` at once (the caller
             says what was missing).
+        :param cancel: set when the caller no longer wants the answer: pacing and retry waits end, and no
+            attempt, retry, token refresh or resend starts after it (a request on the wire may finish).
+        :raises RequestCancelled: when ``cancel`` was set before an answer could be returned.
         """
         if tenant_id is not None and not tenant_id.strip():
             raise ValueError("tenant_id must not be empty")
         what = label or url.rsplit("/", 1)[-1]
-        return self.retrying(
+        retrying = self.retrying if cancel is None else _cancellable(self.retrying, cancel)
+        return retrying(
             self._attempt,
             method,
             url,
@@ -494,6 +535,7 @@ class XeroClient:
             entity,
             what,
             decoder,
+            cancel,
         )
 
     def _attempt(
@@ -506,17 +548,20 @@ class XeroClient:
         entity: Entity | None,
         what: str,
         decoder: msgspec.json.Decoder[Any],
+        cancel: threading.Event | None = None,
     ) -> Any:
-        self._pace(tenant_id)
+        check_cancelled(cancel)  # no attempt starts once the caller has gone
+        reserved = self._pace(tenant_id, cancel)
         token = self.tokens.access_token()
-        response = self._send(method, url, token, tenant_id, params, headers)
+        response = self._send(method, url, token, tenant_id, params, headers, cancel, reserved)
         try:
             self._raise_for_status(response, method, what, tenant_id, entity)
         except XeroTokenExpired:
+            check_cancelled(cancel)  # an abandoned request neither refreshes the token nor resends
             log.info("Xero access token expired during %s; refreshing once", what)
             token = self.tokens.refresh(stale_access_token=token)
-            self._pace(tenant_id)  # the resend is a call of its own
-            response = self._send(method, url, token, tenant_id, params, headers)
+            reserved = self._pace(tenant_id, cancel)  # the resend is a call of its own
+            response = self._send(method, url, token, tenant_id, params, headers, cancel, reserved)
             self._raise_for_status(response, method, what, tenant_id, entity)
         if response.status_code == 304:
             return None
@@ -539,7 +584,10 @@ class XeroClient:
         tenant_id: str | None,
         params: dict[str, Any],
         headers: dict[str, str],
+        cancel: threading.Event | None = None,
+        reserved_at: float | None = None,
     ) -> requests.Response:
+        """Send one HTTP request; ``reserved_at`` is the governor's reservation for it (see :meth:`_pace`)."""
         request_headers = {
             "Accept": "application/json",
             "User-Agent": USER_AGENT,
@@ -554,16 +602,21 @@ class XeroClient:
             self._record_limits(tenant_id, response)
             return response
         request_headers["xero-tenant-id"] = tenant_id
-        self.calls[tenant_id] += 1
-        with self.governor.slot(tenant_id):
-            sent_at = self.clock()
-            try:
-                response = self.session.request(
-                    method, url, params=params, headers=request_headers, timeout=self.timeout
-                )
-            except BaseException:
-                self.governor.observe(tenant_id, {}, sent_at)  # no answer: the call is no longer in flight
-                raise
+        try:
+            with self.governor.slot(tenant_id, cancel):
+                self.calls[tenant_id] += 1
+                sent_at = self.clock()
+                try:
+                    response = self.session.request(
+                        method, url, params=params, headers=request_headers, timeout=self.timeout
+                    )
+                except BaseException:
+                    self.governor.observe(tenant_id, {}, sent_at)  # no answer: no longer in flight
+                    raise
+        except RequestCancelled:  # abandoned before it was sent: give its reserved call back
+            if reserved_at is not None:
+                self.governor.release(tenant_id, reserved_at)
+            raise
         self._record_limits(tenant_id, response)
         self.governor.observe(tenant_id, response.headers, sent_at, self.clock())
         return response
@@ -591,19 +644,21 @@ class XeroClient:
             state.app_minute_remaining = app
         state.observed_at = now
 
-    def _pace(self, tenant_id: str | None) -> None:
+    def _pace(self, tenant_id: str | None, cancel: threading.Event | None = None) -> float | None:
         """Wait until the governor lets the next call go; stop when the tenant's day is spent.
 
-        Identity calls (no tenant) only wait for a spent app-wide minute allowance.
+        Return the call's reservation with the governor (``None`` for identity calls, which only wait for
+        a spent app-wide minute allowance). The wait ends with :class:`~xero.governor.RequestCancelled`
+        when ``cancel`` is set.
         """
         if tenant_id is not None:
-            self.governor.before_call(tenant_id)
-            return
+            return self.governor.before_call(tenant_id, cancel)
         if self.app_minute_remaining is not None and self.app_minute_remaining <= 0:
             delay = self._app_observed_at + MINUTE_WINDOW - self.clock()
             if delay > 0:
-                self.sleep(delay)
+                pause(self.sleep, delay, cancel)
             self.app_minute_remaining = None
+        return None
 
     # -- status → exception ---------------------------------------------------------------------------
     def _raise_for_status(
@@ -740,10 +795,18 @@ class XeroClient:
             self._log_page(tenant_id, entity, 1, 1, len(cursors))
             yield Page(body, len(cursors), next(counter), tenant_id, entity.name, 1, 1, since)
             return
-        # Leaving the block (the read ended, or the caller stopped) waits for a request still in flight.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xero-next-page") as pool:
+        # The next page is requested on ``pool`` while the caller works on the current one. When the read
+        # ends, or the caller stops (closes this generator, or an exception leaves its loop), the
+        # request still pending is abandoned, not waited for: ``cancel`` ends its pacing and retry waits
+        # and stops any further attempt; a request already on the wire finishes within the timeout, in
+        # the helper thread, which then exits.
+        cancel = threading.Event()
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xero-next-page")
+        try:
             for pass_number in range(1, self.max_passes + 1):
-                recovery = yield from self._one_pass(tenant_id, entity, since, pass_number, counter, pool)
+                recovery = yield from self._one_pass(
+                    tenant_id, entity, since, pass_number, counter, pool, cancel
+                )
                 if recovery is None:
                     return
                 since = None if recovery == _BEGINNING else recovery
@@ -753,6 +816,9 @@ class XeroClient:
                     tenant_id,
                     format_modified_since(since) if since else "the beginning",
                 )
+        finally:
+            cancel.set()
+            pool.shutdown(wait=False, cancel_futures=True)
         raise XeroPagingError(
             f"Xero {entity.path} (tenant {tenant_id}): records kept changing during {self.max_passes} paging "
             "passes; giving up rather than returning incomplete data (re-run later)"
@@ -766,12 +832,15 @@ class XeroClient:
         pass_number: int,
         counter: Iterator[int],
         pool: ThreadPoolExecutor,
+        cancel: threading.Event,
     ) -> Generator[Page, None, datetime | None]:
         """Read every page once; return the instant to re-read from if records moved, else ``None``.
 
         The next page is requested on ``pool`` as soon as the current one shows there is one (the same
         decision as always: a short page or ``pageCount`` ends the pass), so waiting for it overlaps with
         the checks below and with the caller's work on the current page. Requests stay one at a time.
+        The request observes ``cancel``, which :meth:`iter_pages` sets when it ends or its caller stops:
+        the caller never waits for a page it will not read (see the module's notes).
         """
         first_seen: dict[str, datetime | None] = {}
         recovery: datetime | None = None
@@ -780,7 +849,9 @@ class XeroClient:
         page_number = 1
 
         def fetch(number: int) -> tuple[bytes, list[tuple[Any, Any]], dict[str, Any]]:
-            return self._fetch(tenant_id, entity, since, number, label=f"{entity.path} page {number}")
+            return self._fetch(
+                tenant_id, entity, since, number, label=f"{entity.path} page {number}", cancel=cancel
+            )
 
         pending = pool.submit(fetch, page_number)
         while True:
@@ -847,8 +918,12 @@ class XeroClient:
         page: int | None,
         *,
         label: str,
+        cancel: threading.Event | None = None,
     ) -> tuple[bytes, list[tuple[Any, Any]], dict[str, Any]]:
-        """Request one page; return its records array (JSON bytes), each record's (id, cursor) and pagination."""
+        """Request one page; return its records array (JSON bytes), each record's (id, cursor) and pagination.
+
+        ``cancel``: see :meth:`request_json`.
+        """
         envelope_decoder, cursor_decoder = _page_decoders(
             entity.response_key, entity.id_field, entity.cursor_field
         )
@@ -870,6 +945,7 @@ class XeroClient:
                 entity=entity,
                 label=label,
                 decoder=envelope_decoder,
+                cancel=cancel,
             )
         except msgspec.ValidationError:  # JSON, but not an object
             raise XeroMalformedResponse(missing) from None

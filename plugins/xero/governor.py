@@ -29,6 +29,14 @@ with working ``flock`` (a local disk per host is fine; the headers still keep ho
 less smoothing).
 
 Clocks and sleeps are injectable, so tests run a sandbox's clock instead of real minutes.
+
+Cancellation
+------------
+A request whose caller has gone (the prefetch of a page nobody will read, see
+:meth:`xero.client.XeroClient.iter_pages`) carries a :class:`threading.Event`. Its waits go through
+:func:`pause`, which stops waiting when the event is set and raises :class:`RequestCancelled`; a call
+reserved for it and never sent is given back with :meth:`Governor.release`, and a wait for an in-flight
+slot ends too.
 """
 
 from __future__ import annotations
@@ -62,6 +70,47 @@ DAY_PROBE_AFTER = 900.0
 IN_FLIGHT_EXPIRY = 300.0
 #: Environment variable naming the directory shared by the processes of one host.
 STATE_DIR_ENV = "XERO_GOVERNOR_DIR"
+#: The real-time sleep, which :func:`pause` replaces by a wait that cancellation ends.
+_REAL_SLEEP = time.sleep
+
+
+class RequestCancelled(Exception):
+    """The read a request belonged to was abandoned by its caller: the request is not sent (again).
+
+    Raised in the helper thread of an abandoned prefetch; nobody reads it and it is not retried.
+    """
+
+    def __init__(self, message: str = "request cancelled: its read was abandoned") -> None:
+        super().__init__(message)
+
+
+def check_cancelled(cancel: threading.Event | None) -> None:
+    """Raise :class:`RequestCancelled` when ``cancel`` is set."""
+    if cancel is not None and cancel.is_set():
+        raise RequestCancelled
+
+
+def pause(sleep: Callable[[float], None], seconds: float, cancel: threading.Event | None = None) -> None:
+    """Wait ``seconds`` with ``sleep``; with ``cancel``, stop waiting when it is set.
+
+    The default ``time.sleep`` (real time) is replaced by a wait on ``cancel``, which ends as soon as the
+    event is set. Any other ``sleep`` (one that advances a fake clock, in tests and benchmarks) is called
+    as given and is the only thing that waits; the event is checked before and after it.
+
+    :param sleep: how to wait.
+    :param seconds: how long.
+    :param cancel: set when the request is abandoned (``None``: just ``sleep(seconds)``).
+    :raises RequestCancelled: when ``cancel`` is set before or after the wait.
+    """
+    if cancel is None:
+        sleep(seconds)
+        return
+    check_cancelled(cancel)
+    if sleep is _REAL_SLEEP:
+        cancel.wait(seconds)
+    else:
+        sleep(seconds)
+    check_cancelled(cancel)
 
 
 @dataclass
@@ -107,11 +156,12 @@ def _safe(tenant_id: str) -> str:
 
 # -- state backends: one process, or files shared by the processes of a host ----------------------
 class _MemoryBackend:
-    def __init__(self, max_in_flight: int) -> None:
+    def __init__(self, max_in_flight: int, poll: float) -> None:
         self._lock = threading.Lock()
         self._states: dict[str, TenantPace] = {}
         self._semaphores: dict[str, threading.BoundedSemaphore] = {}
         self._max = max_in_flight
+        self._poll = poll
 
     @contextlib.contextmanager
     def state(self, tenant_id: str) -> Iterator[TenantPace]:
@@ -119,11 +169,18 @@ class _MemoryBackend:
             yield self._states.setdefault(tenant_id, TenantPace())
 
     @contextlib.contextmanager
-    def slot(self, tenant_id: str) -> Iterator[None]:
+    def slot(self, tenant_id: str, cancel: threading.Event | None = None) -> Iterator[None]:
         with self._lock:
             semaphore = self._semaphores.setdefault(tenant_id, threading.BoundedSemaphore(self._max))
-        with semaphore:
+        if cancel is None:
+            semaphore.acquire()
+        else:
+            while not semaphore.acquire(timeout=self._poll):
+                check_cancelled(cancel)
+        try:
             yield
+        finally:
+            semaphore.release()
 
 
 class _FileBackend:
@@ -155,7 +212,7 @@ class _FileBackend:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     @contextlib.contextmanager
-    def slot(self, tenant_id: str) -> Iterator[None]:
+    def slot(self, tenant_id: str, cancel: threading.Event | None = None) -> Iterator[None]:
         name = _safe(tenant_id)
         held: IO[str] | None = None
         while held is None:
@@ -169,7 +226,11 @@ class _FileBackend:
                 held = handle
                 break
             else:
-                time.sleep(self._poll)  # real time: slots free up as requests finish
+                # Real time: slots free up as requests finish.
+                if cancel is None:
+                    time.sleep(self._poll)
+                elif cancel.wait(self._poll):
+                    raise RequestCancelled
         try:
             yield
         finally:
@@ -190,7 +251,8 @@ class Governor:
     :param reserve: calls of each minute left unused. A call sent just before a window ends may reach Xero
         just after, and count in the next window; when several tasks share a tenant its answer can come
         after the others', so the headers seen may miss it. One call of slack absorbs that race.
-    :param poll: real seconds between attempts to take a busy in-flight slot.
+    :param poll: real seconds between attempts to take a busy in-flight slot (and between checks of a
+        request's cancellation while it waits for one).
     """
 
     def __init__(
@@ -218,7 +280,7 @@ class Governor:
         self._backend: _MemoryBackend | _FileBackend = (
             _FileBackend(self.state_dir, max_in_flight, poll)
             if self.state_dir is not None
-            else _MemoryBackend(max_in_flight)
+            else _MemoryBackend(max_in_flight, poll)
         )
         #: Seconds spent waiting for the minute allowance, per tenant (for logs and benchmarks).
         self.waited: dict[str, float] = {}
@@ -231,11 +293,16 @@ class Governor:
         with self._backend.state(tenant_id) as state:
             return TenantPace(**asdict(state))
 
-    def before_call(self, tenant_id: str) -> None:
-        """Wait until a call to ``tenant_id`` may start and reserve it.
+    def before_call(self, tenant_id: str, cancel: threading.Event | None = None) -> float:
+        """Wait until a call to ``tenant_id`` may start and reserve it; return the reserved start time.
 
+        :param tenant_id: the tenant to call.
+        :param cancel: set when the caller abandons the request: the wait ends, the reservation is given
+            back (:meth:`release`) and :class:`RequestCancelled` is raised.
         :raises XeroDailyLimitReached: when the tenant's daily allowance is spent.
+        :raises RequestCancelled: when ``cancel`` is set before or during the wait.
         """
+        check_cancelled(cancel)
         with self._backend.state(tenant_id) as state:
             now = self.clock()
             if now < state.day_blocked_until:
@@ -269,12 +336,41 @@ class Governor:
             if delay >= 5:
                 log.info("Xero tenant %s: pacing %.1f s for the rate limit", tenant_id, delay)
             self.waited[tenant_id] = self.waited.get(tenant_id, 0.0) + delay
-            self.sleep(delay)
+            try:
+                pause(self.sleep, delay, cancel)
+            except RequestCancelled:
+                self.release(tenant_id, start)
+                raise
+        return start
+
+    def release(self, tenant_id: str, reserved_at: float) -> None:
+        """Give back a call reserved by :meth:`before_call` that will not be sent (its read was abandoned).
+
+        It no longer counts as in flight and, when no call was reserved after it, the next call may start
+        when it would have.
+
+        :param tenant_id: the tenant.
+        :param reserved_at: the start time :meth:`before_call` returned.
+        """
+        with self._backend.state(tenant_id) as state:
+            if reserved_at in state.in_flight:
+                state.in_flight.remove(reserved_at)
+            elif state.in_flight:
+                state.in_flight.pop()  # entries are matched by count (see observe): drop one
+            if state.next_slot > reserved_at and all(t < reserved_at for t in state.in_flight):
+                state.next_slot = reserved_at
 
     @contextlib.contextmanager
-    def slot(self, tenant_id: str) -> Iterator[None]:
-        """Hold one of the tenant's in-flight slots for the duration of a request."""
-        with self._backend.slot(tenant_id):
+    def slot(self, tenant_id: str, cancel: threading.Event | None = None) -> Iterator[None]:
+        """Hold one of the tenant's in-flight slots for the duration of a request.
+
+        :param tenant_id: the tenant.
+        :param cancel: set when the caller abandons the request: waiting for a slot stops, and a slot
+            taken after it was set is given back at once.
+        :raises RequestCancelled: when ``cancel`` is set before the request could go.
+        """
+        with self._backend.slot(tenant_id, cancel):
+            check_cancelled(cancel)
             yield
 
     def observe(
@@ -342,4 +438,14 @@ class Governor:
             state.day_blocked_until = 0.0
 
 
-__all__ = ["DAY_PROBE_AFTER", "MAX_IN_FLIGHT", "MINUTE_WINDOW", "STATE_DIR_ENV", "Governor", "TenantPace"]
+__all__ = [
+    "DAY_PROBE_AFTER",
+    "MAX_IN_FLIGHT",
+    "MINUTE_WINDOW",
+    "STATE_DIR_ENV",
+    "Governor",
+    "RequestCancelled",
+    "TenantPace",
+    "check_cancelled",
+    "pause",
+]

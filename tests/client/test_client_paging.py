@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -129,9 +130,12 @@ class TestStopConditionsAndCallCounts:
         first = next(iterator)
         assert first.page == 1 and first.page_count == 3 and first.item_count == 2500
         assert requests_mock.call_count <= 2  # page 2 may be on its way; page 3 waits for page 2
-        iterator.close()  # a caller that stops waits for the request in flight, and costs that one call
-        assert requests_mock.call_count == 2
-        assert [r["query"]["page"] for r in fake.requests] == ["1", "2"]
+        iterator.close()  # a caller that stops does not wait for page 2; if already sent, it finishes
+        for thread in threading.enumerate():
+            if thread.name.startswith("xero-next-page"):
+                thread.join(10)
+        assert requests_mock.call_count in (1, 2)  # at most that one call; page 3 is never requested
+        assert [r["query"]["page"] for r in fake.requests] == ["1", "2"][: requests_mock.call_count]
 
     def test_304_not_modified_is_an_empty_page(self, requests_mock, make_client) -> None:
         requests_mock.get(INVOICES_URL, status_code=304)
