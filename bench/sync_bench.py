@@ -63,24 +63,17 @@ def set_connections(
     extra: dict[str, Any] | None = None,
 ) -> None:
     """Point the ``xero_default`` and ``xero_warehouse`` connections (environment variables) at ``url`` and ``work``."""
-    from airflow.sdk import Connection
+    from xero_sandbox import airflow_connection
 
-    conn = Connection(
-        conn_id=XERO_CONN,
-        conn_type="xero",
-        login=client_id,
-        password=client_secret,
-        extra=json.dumps(
-            {
-                "api_url": url,
-                "identity_url": url,
-                "refresh_token": refresh_token,
-                "token_store": f"file:{work / 'tokens.json'}",
-                **(extra or {}),
-            }
-        ),
+    conn = airflow_connection(
+        url,
+        client_id=client_id,
+        client_secret=client_secret,
+        token_file=work / "tokens.json",
+        refresh_token=refresh_token,
+        **(extra or {}),
     )
-    os.environ["AIRFLOW_CONN_XERO_DEFAULT"] = conn.as_json()
+    os.environ["AIRFLOW_CONN_XERO_DEFAULT"] = json.dumps(conn)
     os.environ["AIRFLOW_CONN_XERO_WAREHOUSE"] = json.dumps(
         {"conn_type": "duckdb", "host": str(work / "warehouse.duckdb")}
     )
@@ -308,102 +301,135 @@ class RssSampler:
         return self.peaks
 
 
-def pipeline_child(grant: dict[str, Any], work: Path, profile: Path | None = None) -> dict[str, Any]:
-    """Run plan, then extract → transform → load of the invoices in this process; return the figures."""
-    from xero import pipeline
+#: The timed steps of the throughput run, in order; ``plan`` runs first, untimed (it creates the tables).
+STEPS = ("extract", "transform", "load")
 
-    sampler = RssSampler()
+#: What each step process imports before its clock starts: the fixed start-up cost of an Airflow task.
+_STEP_IMPORTS = {
+    "plan": ("xero.pipeline",),
+    "extract": ("xero.pipeline", "xero.hooks"),
+    "transform": ("xero.pipeline", "xero.normalize", "xero.validate", "great_expectations"),
+    "load": ("xero.pipeline", "xero.warehouse"),
+}
 
+
+def step_child(work: Path, step: str, profile: Path | None = None) -> dict[str, Any]:
+    """Run one step of the throughput run in this process, as an Airflow task process runs it.
+
+    Reads the previous step's result from ``work``, imports what the step needs (untimed), times the step
+    and returns its result with the seconds and this process's memory.
+    """
+    import importlib
+
+    grant = json.loads((work / "grant.json").read_text())
     _quiet_logs()
     set_connections(grant["url"], grant["client_id"], grant["client_secret"], grant["refresh_token"], work)
-    target = pipeline.plan(XERO_CONN, WAREHOUSE_CONN, SCHEMA, entities=["invoices"])[0]
-    import great_expectations  # noqa: F401  (a fixed per-task import cost, measured apart)
+    for module in _STEP_IMPORTS[step]:
+        importlib.import_module(module)
+    from xero import pipeline
 
+    rss_after_imports = _rss_mb()
+    sampler = RssSampler()
     profiler = None
     if profile is not None:
         import cProfile
 
         profiler = cProfile.Profile()
         profiler.enable()
-    steps: dict[str, float] = {}
-    sampler.step = "extract"
     sandbox_cpu = _cpu_seconds(grant["pid"])
     started = time.perf_counter()
-    extracted = pipeline.extract(
-        XERO_CONN, target["tenant_id"], "invoices", target["modified_since"], work / "data", RUN_ID
-    )
-    steps["extract"] = time.perf_counter() - started
-    sandbox_cpu = _cpu_seconds(grant["pid"]) - sandbox_cpu
-    progress = work / "progress.json"
-    progress.write_text(json.dumps({"steps": steps, "peak_rss_mb_by_step": sampler.peaks}))
-    sampler.step = "transform"
-    mark = time.perf_counter()
-    transformed = pipeline.transform(extracted)
-    steps["transform"] = time.perf_counter() - mark
-    progress.write_text(json.dumps({"steps": steps, "peak_rss_mb_by_step": sampler.peaks}))
-    sampler.step = "load"
-    mark = time.perf_counter()
-    loaded = pipeline.load(transformed, WAREHOUSE_CONN, SCHEMA, RUN_ID)
-    steps["load"] = time.perf_counter() - mark
+    if step == "plan":
+        output: Any = pipeline.plan(XERO_CONN, WAREHOUSE_CONN, SCHEMA, entities=["invoices"])[0]
+    elif step == "extract":
+        target = _step_output(work, "plan")
+        output = pipeline.extract(
+            XERO_CONN, target["tenant_id"], "invoices", target["modified_since"], work / "data", RUN_ID
+        )
+    elif step == "transform":
+        output = pipeline.transform(_step_output(work, "extract"))
+    else:
+        output = pipeline.load(_step_output(work, "transform"), WAREHOUSE_CONN, SCHEMA, RUN_ID)
     seconds = time.perf_counter() - started
     if profiler is not None and profile is not None:
         profiler.disable()
         profiler.dump_stats(str(profile))
-    return {
-        "records": extracted["records"],
-        "api_calls": extracted["api_calls"],
-        "inserted": loaded.get("inserted"),
+    figures = {
+        "output": output,
         "seconds": seconds,
-        "steps": steps,
-        "sandbox_cpu_s_during_extract": sandbox_cpu,
-        "records_per_s": extracted["records"] / seconds,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "peak_rss_mb_by_step": sampler.stop(),
+        "sandbox_cpu_s": _cpu_seconds(grant["pid"]) - sandbox_cpu,
+        "rss_after_imports_mb": rss_after_imports,
+        "peak_rss_mb": max(
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, *sampler.stop().values()
+        ),
     }
+    (work / f"{step}.json").write_text(json.dumps(figures))
+    return figures
+
+
+def _step_output(work: Path, step: str) -> Any:
+    return json.loads((work / f"{step}.json").read_text())["output"]
+
+
+def _run_step(work: Path, step: str, profile: Path | None, rss_cap_mb: float) -> dict[str, Any] | str:
+    """Run ``python -m bench --child WORK --step STEP``; return its figures, or why it was stopped."""
+    command = [sys.executable, "-m", "bench", "--child", str(work), "--step", step]
+    if profile is not None:
+        command += ["--profile", str(profile)]
+    child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    peak = 0.0
+    while child.poll() is None:
+        peak = max(peak, _rss_mb(child.pid))
+        if peak > rss_cap_mb:
+            child.kill()
+            child.wait()
+            return f"the {step} process passed the {rss_cap_mb:.0f} MB RSS cap"
+        time.sleep(0.1)
+    if child.returncode:
+        assert child.stderr is not None
+        tail = child.stderr.read()[-2000:]
+        raise RuntimeError(f"the {step} process failed with exit code {child.returncode}:\n{tail}")
+    figures: dict[str, Any] = json.loads((work / f"{step}.json").read_text())
+    return figures
 
 
 def measure_throughput(
     invoices: int, profile: Path | None = None, rss_cap_mb: float = 6144
 ) -> dict[str, Any]:
-    """Sync ``invoices`` invoices from a sandbox process into DuckDB in a fresh pipeline process; return figures.
+    """Sync ``invoices`` invoices from a sandbox process into DuckDB, each step in a fresh process; return figures.
 
-    The pipeline process is killed when its RSS passes ``rss_cap_mb`` (the machine is shared); the figures
-    then say so (``aborted``) and carry the RSS reached and the seconds spent until then.
+    The steps run one after the other, each in its own process as Airflow runs each task: ``plan`` (untimed),
+    then extract, transform and load, timed after their imports. A step process is killed when its RSS
+    passes ``rss_cap_mb`` (the machine is shared): the figures then say so (``aborted``), keep the steps that
+    finished, and ``records_per_s`` is ``None``.
+
+    :param profile: write a cProfile of each timed step to ``<profile>.<step>``.
     """
+    figures: dict[str, Any] = {"invoices": invoices, "steps": {}, "peak_rss_mb_by_step": {}}
+    figures["rss_after_imports_mb_by_step"] = {}
     with workdir("bench-throughput-") as work, sandbox_process(invoices) as grant:
+        figures["sandbox_ready_s"] = grant["ready_s"]
         (work / "grant.json").write_text(json.dumps(grant))
-        command = [sys.executable, "-m", "bench", "--child", str(work)]
-        if profile is not None:
-            command += ["--profile", str(profile)]
-        started = time.perf_counter()
-        progress = work / "progress.json"
-        child = subprocess.Popen(
-            command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-        )
-        peak = 0.0
-        while child.poll() is None:
-            peak = max(peak, _rss_mb(child.pid))
-            if peak > rss_cap_mb:
-                child.kill()
-                child.wait()
-                done = json.loads(progress.read_text()) if progress.exists() else {}
-                return {
-                    **done,
-                    "invoices": invoices,
-                    "sandbox_ready_s": grant["ready_s"],
-                    "aborted": f"pipeline RSS passed the {rss_cap_mb:.0f} MB cap",
-                    "seconds_until_abort": time.perf_counter() - started,
-                    "peak_rss_mb": peak,
-                    "records_per_s": None,
-                }
-            time.sleep(0.1)
-        assert child.stdout is not None
-        output = child.stdout.read()
-        if child.returncode:
-            raise RuntimeError(f"pipeline process failed with exit code {child.returncode}")
-    figures: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
-    figures["invoices"] = invoices
-    figures["sandbox_ready_s"] = grant["ready_s"]
+        for step in ("plan", *STEPS):
+            step_profile = profile.with_name(f"{profile.name}.{step}") if profile and step != "plan" else None
+            done = _run_step(work, step, step_profile, rss_cap_mb)
+            if isinstance(done, str):
+                figures.update(aborted=done, records_per_s=None)
+                figures["peak_rss_mb"] = max([rss_cap_mb, *figures["peak_rss_mb_by_step"].values()])
+                return figures
+            if step == "plan":
+                continue
+            figures["steps"][step] = done["seconds"]
+            figures["peak_rss_mb_by_step"][step] = done["peak_rss_mb"]
+            figures["rss_after_imports_mb_by_step"][step] = done["rss_after_imports_mb"]
+            if step == "extract":
+                figures["records"] = done["output"]["records"]
+                figures["api_calls"] = done["output"]["api_calls"]
+                figures["sandbox_cpu_s_during_extract"] = done["sandbox_cpu_s"]
+            if step == "load":
+                figures["inserted"] = done["output"]["inserted"]
+    figures["seconds"] = sum(figures["steps"].values())
+    figures["records_per_s"] = figures["records"] / figures["seconds"]
+    figures["peak_rss_mb"] = max(figures["peak_rss_mb_by_step"].values())
     return figures
 
 
@@ -615,7 +641,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--call-sizes", default="10000,100000", help="N of the full-sync call counts")
     parser.add_argument("--rate-calls", type=int, default=300, help="pages of the paced sync (default 300)")
-    parser.add_argument("--profile", type=Path, help="write a cProfile of the largest throughput run here")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="write a cProfile of each step of the largest throughput run to FILE.<step>",
+    )
     parser.add_argument(
         "--output", type=Path, default=RESULTS, help="results file (default bench/results.json)"
     )
@@ -629,11 +659,11 @@ def main(argv: list[str] | None = None) -> int:
         help="kill the pipeline process above this RSS (default 6144)",
     )
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--step", choices=("plan", *STEPS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
-    if args.child is not None:  # the pipeline process of measure_throughput
-        grant = json.loads((args.child / "grant.json").read_text())
-        print(json.dumps(pipeline_child(grant, args.child, args.profile)))
+    if args.child is not None:  # a step process of measure_throughput
+        step_child(args.child, args.step, args.profile)
         return 0
 
     sizes = sorted({*_sizes(args.rss_sizes), args.invoices})

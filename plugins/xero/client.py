@@ -21,9 +21,10 @@ page just read and is never seen. Each such update skips exactly one record, and
 sorts *after* the moved record's original position (only records behind it shift).
 
 :meth:`XeroClient.iter_pages` detects this without extra calls. It keeps, for the current pass, a map
-of record id → ``UpdatedDateUTC`` first seen. A moved record necessarily reappears later in the same
-pass (it went to the end, which the pass still reads; a record updated after the last page request
-moved no record the pass still had to read). So "no id reappeared" proves the pass skipped nothing.
+of record id → ``UpdatedDateUTC`` first seen (:class:`~xero.first_seen.FirstSeen`: about 16 bytes a
+record). A moved record necessarily reappears later in the same pass (it went to the end, which the
+pass still reads; a record updated after the last page request moved no record the pass still had
+to read). So "no id reappeared" proves the pass skipped nothing.
 If ids did reappear, every skipped record has an ``UpdatedDateUTC`` at or after the earliest *original*
 ``UpdatedDateUTC`` of the reappeared records (or it was itself updated since, which makes it newer
 still). A recovery pass with ``If-Modified-Since`` set to that instant, truncated to the second
@@ -103,6 +104,7 @@ from xero.exceptions import (
     XeroTokenExpired,
     XeroValidationError,
 )
+from xero.first_seen import NOT_SEEN, FirstSeen, id_key
 from xero.governor import Governor, RequestCancelled, check_cancelled, int_header, pause
 from xero.parsing import parse_xero_datetime
 from xero.scopes import ScopeFamily, missing_scope_hint
@@ -842,7 +844,7 @@ class XeroClient:
         The request observes ``cancel``, which :meth:`iter_pages` sets when it ends or its caller stops:
         the caller never waits for a page it will not read (see the module's notes).
         """
-        first_seen: dict[str, datetime | None] = {}
+        first_seen = FirstSeen()
         recovery: datetime | None = None
         newest: datetime | None = None  # the largest UpdatedDateUTC read so far in this pass
         item_count: int | None = None
@@ -867,26 +869,27 @@ class XeroClient:
                 # past the last one read may have been skipped. It sorts after everything read so far.
                 floors.append(truncate_to_second(newest) if newest is not None else (since or _BEGINNING))
             item_count = count if count is not None else item_count
-            seen_here: dict[str, datetime | None] = {}
-            for record_id, cursor in cursors:
-                if record_id is None:
-                    continue
-                key = str(record_id)
+            present = [(record_id, cursor) for record_id, cursor in cursors if record_id is not None]
+            keys = [id_key(record_id) for record_id, _ in present]
+            seen_here: dict[int, datetime | None] = {}
+            for key, (_, cursor), original in zip(keys, present, first_seen.find(keys), strict=True):
                 updated = parse_updated(cursor)
-                if key in first_seen:
-                    original = first_seen[key]
-                    if original is not None and original == updated:
+                if original is not NOT_SEEN:
+                    if isinstance(original, datetime) and original == updated:
                         continue  # the same version served twice: an overlap, not a move
                     # Updated since an earlier page: it moved to the end, so a record behind its old
                     # place may have been skipped. Re-read from its original instant (or the window).
                     floors.append(
-                        truncate_to_second(original) if original is not None else (since or _BEGINNING)
+                        truncate_to_second(original)
+                        if isinstance(original, datetime)
+                        else (since or _BEGINNING)
                     )
                 elif key not in seen_here:
                     seen_here[key] = updated
                 if updated is not None and (newest is None or updated > newest):
                     newest = updated
-            first_seen.update(seen_here)
+            for key, updated in seen_here.items():
+                first_seen.add(key, updated)
             if floors:
                 recovery = min([*floors, recovery] if recovery is not None else floors)
             self._log_page(tenant_id, entity, page_number, pass_number, len(cursors), page_count)

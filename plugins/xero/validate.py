@@ -56,7 +56,7 @@ __all__ = [
 ]
 
 #: Rows of the parent table validated at once (children follow their parents).
-DEFAULT_CHUNK_ROWS = 50_000
+DEFAULT_CHUNK_ROWS = 30_000
 #: Parent keys deduped at once (larger runs are split into hash partitions of about this size).
 PARTITION_ROWS = 100_000
 #: Tolerance of the invoice total checks, in the invoice currency.
