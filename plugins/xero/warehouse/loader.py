@@ -356,22 +356,32 @@ class Warehouse:
 
         ``_seq`` numbers the reads, so it identifies a staged parent row: the kept reads are a narrow
         temporary table (record key, ``_seq``, action) and the rows stay staged until the insert reads
-        them. A record is changed when its ``_raw`` or any typed column differs from the stored row.
+        them. A record is changed when its ``_raw`` or any typed column differs from the stored row;
+        fingerprints are computed only when some kept record is stored already (never on a first load).
         All staged rows are this tenant's, so the tenant is no part of the joins.
         """
         keys = table.primary_key
         raw = quote(_raw_name(table))
+        kept = quote(_kept_name(table))
+        key_list = ", ".join(quote(k) for k in keys)
         self._backend.create_temp_table_as(
             session,
             _kept_name(table),
             f"SELECT {', '.join(f's.{quote(k)}' for k in keys)}, s._seq, "
-            f"CASE WHEN t.{quote(keys[0])} IS NULL THEN 'insert' "
-            f"WHEN t._xero_fp IS DISTINCT FROM s._xero_fp THEN 'update' ELSE 'unchanged' END AS {_ACTION} "
-            f"FROM {self._fingerprints(table, raw, staged=True)} s "
-            f"JOIN (SELECT max(_seq) AS _seq FROM {raw} GROUP BY {', '.join(quote(k) for k in keys)}) l "
-            f"ON l._seq = s._seq "
-            f"LEFT JOIN {self._fingerprints(table, session.table(table.name), staged=False)} t "
+            f"CASE WHEN t.{quote(keys[0])} IS NULL THEN 'insert' ELSE 'unchanged' END AS {_ACTION} "
+            f"FROM (SELECT {key_list}, _seq FROM {raw}) s "
+            f"JOIN (SELECT max(_seq) AS _seq FROM {raw} GROUP BY {key_list}) l ON l._seq = s._seq "
+            f"LEFT JOIN (SELECT {key_list} FROM {session.table(table.name)} WHERE tenant_id = ?) t "
             f"ON {_on('t', 's', keys)}",
+            (tenant_id,),
+        )
+        if not session.scalar(f"SELECT count(*) FROM {kept} WHERE {_ACTION} = 'unchanged'"):
+            return
+        session.execute(
+            f"UPDATE {kept} SET {_ACTION} = 'update' WHERE {_ACTION} = 'unchanged' AND _seq IN ("
+            f"SELECT s._seq FROM {self._fingerprints(table, raw, staged=True)} s "
+            f"JOIN {self._fingerprints(table, session.table(table.name), staged=False)} t "
+            f"ON {_on('t', 's', keys)} WHERE t._xero_fp IS DISTINCT FROM s._xero_fp)",
             (tenant_id,),
         )
 
