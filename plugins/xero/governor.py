@@ -184,46 +184,70 @@ class _MemoryBackend:
 
 
 class _FileBackend:
+    """State and in-flight slots in files of a directory, locked with ``flock``; each file is opened once.
+
+    ``flock`` locks belong to an open file, so the threads of this process that share one take its
+    ``threading.Lock`` first. Files opened before a fork are not used by the child.
+    """
+
     def __init__(self, directory: Path, max_in_flight: int, poll: float) -> None:
         self.directory = directory
         self.directory.mkdir(parents=True, exist_ok=True)
         self._max = max_in_flight
         self._poll = poll
+        self._files: dict[str, tuple[IO[str], threading.Lock]] = {}
+        self._files_lock = threading.Lock()
+        self._pid = os.getpid()
+
+    def _file(self, name: str) -> tuple[IO[str], threading.Lock]:
+        """Return the open file ``name`` of the directory and the lock of its users in this process."""
+        with self._files_lock:
+            if self._pid != os.getpid():
+                self._files, self._pid = {}, os.getpid()
+            entry = self._files.get(name)
+            if entry is None:
+                handle = open(self.directory / name, "a+")  # noqa: SIM115 - kept open for the next call
+                entry = self._files[name] = (handle, threading.Lock())
+            return entry
 
     @contextlib.contextmanager
     def state(self, tenant_id: str) -> Iterator[TenantPace]:
-        name = _safe(tenant_id)
-        path = self.directory / f"{name}.json"
-        with open(self.directory / f"{name}.lock", "a+") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        # The state file is its own lock and is rewritten in place (no rename, which makes some
+        # filesystems flush the file). A torn write reads back as a fresh state.
+        handle, users = self._file(f"{_safe(tenant_id)}.json")
+        with users:
+            fcntl.flock(handle, fcntl.LOCK_EX)
             try:
+                handle.seek(0)
                 try:
-                    data: dict[str, Any] = json.loads(path.read_text() or "{}")
+                    data: dict[str, Any] = json.loads(handle.read() or "{}")
                     pace = TenantPace(
                         **{k: v for k, v in data.items() if k in TenantPace.__dataclass_fields__}
                     )
-                except (OSError, ValueError, TypeError):
+                except (ValueError, TypeError):
                     pace = TenantPace()
                 yield pace
-                tmp = path.with_suffix(f".{os.getpid()}.tmp")
-                tmp.write_text(json.dumps(asdict(pace)))
-                os.replace(tmp, path)
+                handle.truncate(0)  # appending writes then start at 0
+                handle.write(json.dumps(asdict(pace)))
+                handle.flush()
             finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     @contextlib.contextmanager
     def slot(self, tenant_id: str, cancel: threading.Event | None = None) -> Iterator[None]:
         name = _safe(tenant_id)
-        held: IO[str] | None = None
+        held: tuple[IO[str], threading.Lock] | None = None
         while held is None:
             for number in range(self._max):
-                handle = open(self.directory / f"{name}.slot{number}", "a+")  # noqa: SIM115
+                handle, users = self._file(f"{name}.slot{number}")
+                if not users.acquire(blocking=False):
+                    continue  # another thread of this process holds this slot
                 try:
                     fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
-                    handle.close()
+                    users.release()
                     continue
-                held = handle
+                held = (handle, users)
                 break
             else:
                 # Real time: slots free up as requests finish.
@@ -234,8 +258,8 @@ class _FileBackend:
         try:
             yield
         finally:
-            fcntl.flock(held, fcntl.LOCK_UN)
-            held.close()
+            fcntl.flock(held[0], fcntl.LOCK_UN)
+            held[1].release()
 
 
 class Governor:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -136,6 +138,28 @@ class TestStopConditionsAndCallCounts:
                 thread.join(10)
         assert requests_mock.call_count in (1, 2)  # at most that one call; page 3 is never requested
         assert [r["query"]["page"] for r in fake.requests] == ["1", "2"][: requests_mock.call_count]
+
+    def test_pages_are_requested_once_each_in_order(self, requests_mock, make_client) -> None:
+        """Each page is requested once, in order, and every record arrives once."""
+        fake = FakeXero(INVOICES, 4500)
+        requests_mock.get(INVOICES_URL, text=fake)
+        pages = list(make_client().iter_pages(TENANT, INVOICES, None))
+        assert [page.page for page in pages] == [1, 2, 3, 4, 5]
+        assert [r["query"]["page"] for r in fake.requests] == ["1", "2", "3", "4", "5"]
+        assert len({record["InvoiceID"] for page in pages for record in page.records}) == 4500
+
+    def test_a_short_page_despite_page_count_ends_the_read(self, requests_mock, make_client) -> None:
+        fake = FakeXero(INVOICES, 1500)
+
+        def overstated(request: Any, context: Any) -> str:
+            body = json.loads(fake(request, context))
+            body["pagination"]["pageCount"] = 5  # says more pages follow than there are
+            return json.dumps(body)
+
+        requests_mock.get(INVOICES_URL, text=overstated)
+        pages = list(make_client().iter_pages(TENANT, INVOICES, None))
+        assert [page.count for page in pages] == [1000, 500]  # the short page ends the read
+        assert requests_mock.call_count == 2
 
     def test_304_not_modified_is_an_empty_page(self, requests_mock, make_client) -> None:
         requests_mock.get(INVOICES_URL, status_code=304)

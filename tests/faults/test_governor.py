@@ -20,7 +20,7 @@ import tenacity
 from tests.faults.conftest import Harness, small_config
 from xero.entities import INVOICES
 from xero.exceptions import XeroDailyLimitReached
-from xero.governor import Governor
+from xero.governor import Governor, RequestCancelled
 from xero.hooks import XeroHook
 from xero_sandbox import Sandbox, SandboxConfig, airflow_connection
 
@@ -187,6 +187,31 @@ class TestSharedState:
         for process in hold:
             process.join()
         assert waited > 0.3  # the sixth request waited for a slot held by another process
+
+    def test_a_forked_process_does_not_share_its_parents_open_slot(self, tmp_path: Path) -> None:
+        """``flock`` belongs to an open file: a child must open its own, or it would share the parent's slot."""
+        governor = Governor(state_dir=tmp_path, max_in_flight=1, poll=0.01)
+        with governor.slot("t"):
+            pass  # the slot's file is open now, and free
+        context = multiprocessing.get_context("fork")
+        parent_holds = context.Event()
+        child = context.Process(target=_try_slot, args=(governor, parent_holds))
+        child.start()
+        with governor.slot("t"):
+            parent_holds.set()
+            child.join(10)
+        assert child.exitcode == 0  # the child could not take the slot its parent held
+
+
+def _try_slot(governor: Governor, parent_holds: Any) -> None:
+    parent_holds.wait(10)
+    cancel = threading.Event()
+    threading.Timer(0.3, cancel.set).start()
+    try:
+        with governor.slot("t", cancel):
+            raise SystemExit(1)  # got the slot the parent holds
+    except RequestCancelled:
+        raise SystemExit(0) from None
 
 
 def _hold_slot(directory: str, seconds: float) -> None:
