@@ -21,9 +21,9 @@ Coordination across processes
 -----------------------------
 By default the state lives in the process (threads share it). With ``state_dir`` (or the environment
 variable ``XERO_GOVERNOR_DIR``) it lives in files under that directory, shared by every process of the
-host: ``<tenant>.json`` holds the pacing state and is only read and written under an exclusive
-``flock`` of ``<tenant>.lock``; the in-flight semaphore is ``max_in_flight`` slot files
-``<tenant>.slot<N>``, each taken with a non-blocking ``flock``. The kernel drops a process's locks when
+host: ``<tenant>.json`` holds the pacing state and is only read and rewritten under an exclusive
+``flock`` of itself; the in-flight semaphore is ``max_in_flight`` slot files ``<tenant>.slot<N>``,
+each taken with a non-blocking ``flock``. A process opens each file once. The kernel drops a process's locks when
 it dies, so a killed task never leaks a slot. Workers on several hosts need a directory on a filesystem
 with working ``flock`` (a local disk per host is fine; the headers still keep hosts honest, just with
 less smoothing).
