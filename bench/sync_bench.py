@@ -22,7 +22,6 @@ import logging
 import math
 import os
 import platform
-import resource
 import shutil
 import statistics
 import subprocess
@@ -265,11 +264,15 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _rss_mb(pid: int | str = "self") -> float:
-    """Return the resident set size of process ``pid`` in MB (0 when it is gone)."""
+def _rss_mb(pid: int | str = "self", field: str = "VmRSS") -> float:
+    """Return the resident set size of process ``pid`` in MB (0 when it is gone).
+
+    :param field: ``VmRSS`` (now) or ``VmHWM`` (the peak since the process started its program; unlike
+        ``ru_maxrss`` it does not carry the parent's size over a fork and exec).
+    """
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
@@ -358,9 +361,7 @@ def step_child(work: Path, step: str, profile: Path | None = None) -> dict[str, 
         "seconds": seconds,
         "sandbox_cpu_s": _cpu_seconds(grant["pid"]) - sandbox_cpu,
         "rss_after_imports_mb": rss_after_imports,
-        "peak_rss_mb": max(
-            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, *sampler.stop().values()
-        ),
+        "peak_rss_mb": max(_rss_mb(field="VmHWM"), *sampler.stop().values()),
     }
     (work / f"{step}.json").write_text(json.dumps(figures))
     return figures
