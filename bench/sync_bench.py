@@ -312,7 +312,7 @@ _STEP_IMPORTS = {
     "plan": ("xero.pipeline",),
     "extract": ("xero.pipeline", "xero.hooks"),
     "transform": ("xero.pipeline", "xero.normalize", "xero.validate", "great_expectations"),
-    "load": ("xero.pipeline", "xero.warehouse"),
+    "load": ("xero.pipeline", "xero.warehouse", "duckdb", "airflow.providers.duckdb.hooks.duckdb"),
 }
 
 
