@@ -12,11 +12,11 @@ SETTINGS = (
 
 def test_connections_get_the_default_settings(warehouse_factory) -> None:
     warehouse: Warehouse = warehouse_factory("duckdb")
-    assert warehouse.query(SETTINGS) == [("183.1 MiB", 2, False)]
+    assert warehouse.query(SETTINGS) == [("122.0 MiB", 1, False)]
 
 
 def test_the_connection_extra_overrides_the_defaults(warehouse_factory) -> None:
     warehouse: Warehouse = warehouse_factory(
-        "duckdb", extra={"memory_limit": "1GB", "threads": 1, "settings": {"preserve_insertion_order": True}}
+        "duckdb", extra={"memory_limit": "1GB", "threads": 2, "settings": {"preserve_insertion_order": True}}
     )
-    assert warehouse.query(SETTINGS) == [("953.6 MiB", 1, True)]
+    assert warehouse.query(SETTINGS) == [("953.6 MiB", 2, True)]
