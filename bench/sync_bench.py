@@ -279,31 +279,6 @@ def _rss_mb(pid: int | str = "self", field: str = "VmRSS") -> float:
     return 0.0
 
 
-class RssSampler:
-    """Sample this process's RSS in a background thread; remember the peak per named step."""
-
-    def __init__(self, interval: float = 0.05) -> None:
-        import threading
-
-        self.interval = interval
-        self.step = "setup"
-        self.peaks: dict[str, float] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            rss = _rss_mb()
-            self.peaks[self.step] = max(self.peaks.get(self.step, 0.0), rss)
-
-    def stop(self) -> dict[str, float]:
-        """Stop sampling and return the peak RSS (MB) per step."""
-        self._stop.set()
-        self._thread.join()
-        return self.peaks
-
-
 #: The timed steps of the throughput run, in order; ``plan`` runs first, untimed (it creates the tables).
 STEPS = ("extract", "transform", "load")
 
@@ -332,7 +307,6 @@ def step_child(work: Path, step: str, profile: Path | None = None) -> dict[str, 
     from xero import pipeline
 
     rss_after_imports = _rss_mb()
-    sampler = RssSampler()
     profiler = None
     if profile is not None:
         import cProfile
@@ -361,7 +335,7 @@ def step_child(work: Path, step: str, profile: Path | None = None) -> dict[str, 
         "seconds": seconds,
         "sandbox_cpu_s": _cpu_seconds(grant["pid"]) - sandbox_cpu,
         "rss_after_imports_mb": rss_after_imports,
-        "peak_rss_mb": max(_rss_mb(field="VmHWM"), *sampler.stop().values()),
+        "peak_rss_mb": _rss_mb(field="VmHWM"),
     }
     (work / f"{step}.json").write_text(json.dumps(figures))
     return figures
@@ -376,18 +350,19 @@ def _run_step(work: Path, step: str, profile: Path | None, rss_cap_mb: float) ->
     command = [sys.executable, "-m", "bench", "--child", str(work), "--step", step]
     if profile is not None:
         command += ["--profile", str(profile)]
-    child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    peak = 0.0
-    while child.poll() is None:
-        peak = max(peak, _rss_mb(child.pid))
-        if peak > rss_cap_mb:
-            child.kill()
-            child.wait()
-            return f"the {step} process passed the {rss_cap_mb:.0f} MB RSS cap"
-        time.sleep(0.1)
+    log = work / f"{step}.log"  # a file, not a pipe: a chatty step never blocks on a full pipe
+    with log.open("w") as output:
+        child = subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
+        peak = 0.0
+        while child.poll() is None:
+            peak = max(peak, _rss_mb(child.pid))
+            if peak > rss_cap_mb:
+                child.kill()
+                child.wait()
+                return f"the {step} process passed the {rss_cap_mb:.0f} MB RSS cap"
+            time.sleep(0.1)
     if child.returncode:
-        assert child.stderr is not None
-        tail = child.stderr.read()[-2000:]
+        tail = log.read_text(errors="replace")[-2000:]
         raise RuntimeError(f"the {step} process failed with exit code {child.returncode}:\n{tail}")
     figures: dict[str, Any] = json.loads((work / f"{step}.json").read_text())
     return figures
