@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "plugins")]
 
 from scripts.local_airflow import LocalAirflow  # noqa: E402
+from scripts.readiness import ServiceNotReady, wait_until_up  # noqa: E402
 from xero_sandbox import airflow_connection  # noqa: E402
 
 HOME = REPO / ".airflow"
@@ -60,15 +61,10 @@ def sandbox(log: Path):
     with log.open("w") as out:
         process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(f"{url}/_sandbox/clock", timeout=1)
-                break
-            except requests.ConnectionError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"the sandbox did not start; see {log}") from None
-                time.sleep(0.2)
+        try:
+            wait_until_up(f"{url}/_sandbox/clock", what="the Xero sandbox", timeout=120, process=process)
+        except ServiceNotReady as exc:
+            raise SystemExit(f"{exc}; see {log}") from None
         yield url
     finally:
         process.terminate()
@@ -161,14 +157,14 @@ def main() -> int:
         print(f"Sandbox Xero at {url}; Airflow home {HOME}; warehouse: {kind}")
         print("Preparing Airflow (metadata database, pool)…", flush=True)
         airflow.prepare(log=run_log)
-        requests.delete(f"{url}/_sandbox/requests", timeout=5)
+        requests.delete(f"{url}/_sandbox/requests", timeout=60)
         print("Running the xero_sync DAG with `airflow dags test` (log: .airflow/demo-run.log)…", flush=True)
         started = time.monotonic()
         result = airflow.dags_test("xero_sync", log=run_log)
         elapsed = time.monotonic() - started
         calls = Counter(
             call["tenant_id"]
-            for call in requests.get(f"{url}/_sandbox/requests", timeout=5).json()
+            for call in requests.get(f"{url}/_sandbox/requests", timeout=60).json()
             if call["path"].startswith("/api.xro/2.0/")
         )
     if result.returncode:

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 
 from scripts.local_airflow import LocalAirflow
+from scripts.readiness import ServiceNotReady, wait_until_up
 from tests.e2e.support import CLIENT_ID, CLIENT_SECRET, dag_env
 from xero_sandbox import Sandbox, SandboxConfig
 
@@ -44,16 +43,10 @@ def _free_port() -> int:
 
 
 def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the API server exited:\n{log.read_text()[-3000:]}")
-        try:
-            requests.get(url, timeout=1)
-            return
-        except requests.ConnectionError:
-            time.sleep(0.5)
-    pytest.fail(f"the API server did not start:\n{log.read_text()[-3000:]}")
+    try:
+        wait_until_up(url, what="the Airflow API server", timeout=180, process=process)
+    except ServiceNotReady as exc:
+        pytest.fail(f"{exc}:\n{log.read_text()[-3000:]}")
 
 
 def test_sync_with_postgres_metadata_and_local_executor(
