@@ -1,5 +1,5 @@
 # The two set-up commands of the README (`make demo`, `make test`) and the benchmarks (`make bench`).
-# Each creates or reuses .venv and installs the pinned requirements plus the provider in plugins/.
+# Each creates or reuses .venv and installs the pinned requirements (runtime and dev) plus the provider in plugins/.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PYTEST_ARGS ?= -n 2
@@ -8,10 +8,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: venv demo test lint bench clean
 
-$(STAMP): requirements.txt plugins/pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt plugins/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e plugins/
 	@touch $(STAMP)
 
