@@ -15,6 +15,7 @@ Tokens and the client secret are never printed or logged.
 from __future__ import annotations
 
 import http.server
+import os
 import secrets
 import threading
 from collections.abc import Callable, Sequence
@@ -31,6 +32,10 @@ from xero.tokens import Token, TokenStore
 
 #: Seconds :func:`run_consent` waits for the browser to come back.
 DEFAULT_CONSENT_TIMEOUT = 300.0
+
+#: Environment variable naming the interface the redirect server listens on (default ``localhost``). A container
+#: sets ``0.0.0.0`` and its host publishes the port on 127.0.0.1 only; the redirect URI stays ``localhost``.
+LISTEN_HOST_ENV = "XERO_CONSENT_HOST"
 
 
 class _MemoryStore:
@@ -115,7 +120,7 @@ class _CallbackServer(http.server.ThreadingHTTPServer):
     def __init__(self, port: int) -> None:
         self.query: dict[str, list[str]] | None = None
         self.received = threading.Event()
-        super().__init__(("localhost", port), _CallbackHandler)
+        super().__init__((os.environ.get(LISTEN_HOST_ENV) or "localhost", port), _CallbackHandler)
 
 
 class _CallbackHandler(http.server.BaseHTTPRequestHandler):
