@@ -421,6 +421,10 @@ def test_dockerfile_installs_the_runtime_requirements_and_provider_only() -> Non
     assert "--chown=airflow:0 requirements.txt /opt/airflow/requirements.txt" in copies
     assert "--chown=airflow:0 plugins /opt/airflow/xero-provider" in copies
     assert not [value for value in copies if "requirements-dev" in value]
+    # the users' set-up that airflow-init runs is in the image where the compose file calls it
+    assert "--chown=airflow:0 docker/prepare_users.py /opt/airflow/docker/prepare_users.py" in copies
+    compose_text = (REPO / "docker-compose.yaml").read_text()
+    assert "python /opt/airflow/docker/prepare_users.py " in compose_text
     runs = [value for instruction, value in instructions if instruction == "RUN"]
     assert "pip install --no-cache-dir -r /opt/airflow/requirements.txt" in runs
     assert "pip install --no-cache-dir --no-deps /opt/airflow/xero-provider" in runs
