@@ -9,7 +9,8 @@ It checks, in order, and reports the first failure:
 
 A test never spends or stores a token. Xero's refresh tokens are single-use and Airflow tests a *copy* of
 the connection under a temporary id, so a token rotated by a test would be saved where no task looks for
-it and the connection's grant would be lost. Step 2 therefore offers Xero a refresh token that cannot
+it and the connection's grant would be lost (for the same reason a test from the UI cannot see a token
+stored in the default Variable, which is named after the connection id). Step 2 therefore offers Xero a refresh token that cannot
 exist (see :meth:`xero.auth.TokenManager.check_client`), and step 3 uses only a stored access token.
 """
 
@@ -58,12 +59,12 @@ def _test(hook: XeroHook) -> tuple[bool, str]:
             access = stored["access_token"]
         elif (stored or {}).get("refresh_token") or config.refresh_token:
             return True, (
-                f"{accepted}; a refresh token is ready in {manager.store!r} or the connection (the test "
-                "does not spend it: the first task run does, then lists the organisations)"
+                f"{accepted}; a refresh token is ready in the token store or the connection's "
+                "refresh_token (the test does not spend it: the first task run does)"
             )
         else:
             return True, (
-                f"{accepted}, but {manager.store!r} holds no token yet: before the first run, "
+                f"{accepted}, but the token store holds no token yet: before the first run, "
                 f"{consent_hint(config.conn_id)}"
             )
     tenants = hook.make_client(_FixedToken(access)).list_tenants()
