@@ -44,6 +44,7 @@ from oauthlib.oauth2 import BackendApplicationClient, OAuth2Error
 from requests.auth import HTTPBasicAuth
 from requests_oauthlib import OAuth2Session
 
+from xero import log_redaction
 from xero.exceptions import XeroAuthError, XeroConfigError, XeroRateLimitError, XeroServerError, unreachable
 from xero.tokens import Token, TokenLock, TokenStore, consent_hint
 
@@ -83,6 +84,8 @@ class _DropBelowWarning(logging.Filter):
         return record.levelno >= logging.WARNING
 
 
+log_redaction.install()  # before any connection is read: Airflow masks its fields through the supervisor
+
 for _name in ("requests_oauthlib.oauth2_session", "requests_oauthlib.oauth2_auth"):
     _logger = logging.getLogger(_name)
     if not any(isinstance(f, _DropBelowWarning) for f in _logger.filters):
@@ -90,12 +93,17 @@ for _name in ("requests_oauthlib.oauth2_session", "requests_oauthlib.oauth2_auth
 
 
 def mask_secret(secret: str | None) -> None:
-    """Register ``secret`` with Airflow's secrets masker so task logs redact it."""
+    """Register ``secret`` with Airflow's secrets masker so task logs redact it, at every level.
+
+    First installs (once) the processor that keeps the registration request itself, and the supervisor's
+    other requests, from printing secrets at DEBUG (see :mod:`xero.log_redaction`).
+    """
     if not secret:
         return
     with contextlib.suppress(Exception):
-        from airflow.sdk.log import mask_secret as _mask
+        from airflow.sdk.log import mask_secret as _mask  # may configure Airflow's logging: install after
 
+        log_redaction.install()
         _mask(secret)
 
 
