@@ -22,11 +22,11 @@ def airflow_connection(
         connections and accounting calls all go there.
     :param client_id: the OAuth app (``sb.config.client_id``).
     :param client_secret: its secret (``sb.config.client_secret``).
-    :param token_file: the connection's file token store (``token_store`` extra ``file:<token_file>``).
+    :param token_file: the connection's file token store (``oauth_store`` extra ``file:<token_file>``).
     :param refresh_token: the grant that bootstraps the store (``sb.issue_refresh_token()``); none: the
         store must already hold one, or the grant is ``client_credentials``.
     :param authorize: also point ``authorize_url`` (the browser consent of ``python -m xero auth``) at it.
-    :param extra: further extras (``page_size``, ``timeout``, ``token_lock``, ``grant_type``…), added last.
+    :param extra: further extras (``page_size``, ``timeout``, ``refresh_lock``, ``grant_type``…), added last.
     :returns: ``{"conn_type": "xero", "login", "password", "extra": {...}}``.
     """
     options: dict[str, Any] = {"api_url": url, "identity_url": url}
@@ -34,6 +34,6 @@ def airflow_connection(
         options["authorize_url"] = f"{url}/connect/authorize"
     if refresh_token is not None:
         options["refresh_token"] = refresh_token
-    options["token_store"] = f"file:{os.fspath(token_file)}"
+    options["oauth_store"] = f"file:{os.fspath(token_file)}"
     options.update(extra)
     return {"conn_type": "xero", "login": client_id, "password": client_secret, "extra": options}

@@ -28,6 +28,7 @@ logs of ``requests_oauthlib``, which print token bodies, are filtered out.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import ipaddress
 import logging
@@ -43,8 +44,9 @@ from oauthlib.oauth2 import BackendApplicationClient, OAuth2Error
 from requests.auth import HTTPBasicAuth
 from requests_oauthlib import OAuth2Session
 
-from xero.exceptions import XeroAuthError, XeroRateLimitError, XeroServerError
-from xero.tokens import Token, TokenLock, TokenStore
+from xero import log_redaction
+from xero.exceptions import XeroAuthError, XeroConfigError, XeroRateLimitError, XeroServerError, unreachable
+from xero.tokens import Token, TokenLock, TokenStore, consent_hint
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +61,8 @@ REFRESH_TOKEN_LIFETIME = 60 * 86_400.0
 DEFAULT_WARN_AGE = 45 * 86_400.0
 #: A refresh token older than this is rotated even while the access token is valid (keeps the grant alive).
 DEFAULT_KEEP_ALIVE_AGE = 7 * 86_400.0
-
-
-def consent_hint(conn_id: str) -> str:
-    """Return what to do when the grant of ``conn_id`` is lost."""
-    return f"re-run the consent step: python -m xero auth --conn-id {conn_id}"
+#: Offered by :meth:`TokenManager.check_client`: no server ever issued it, so nothing can be spent.
+_PROBE_REFRESH_TOKEN = "airflow-xero-connection-test-not-a-token"
 
 
 class AccessTokenProvider(Protocol):
@@ -85,6 +84,8 @@ class _DropBelowWarning(logging.Filter):
         return record.levelno >= logging.WARNING
 
 
+log_redaction.install()  # before any connection is read: Airflow masks its fields through the supervisor
+
 for _name in ("requests_oauthlib.oauth2_session", "requests_oauthlib.oauth2_auth"):
     _logger = logging.getLogger(_name)
     if not any(isinstance(f, _DropBelowWarning) for f in _logger.filters):
@@ -92,12 +93,17 @@ for _name in ("requests_oauthlib.oauth2_session", "requests_oauthlib.oauth2_auth
 
 
 def mask_secret(secret: str | None) -> None:
-    """Register ``secret`` with Airflow's secrets masker so task logs redact it."""
+    """Register ``secret`` with Airflow's secrets masker so task logs redact it, at every level.
+
+    First installs (once) the processor that keeps the registration request itself, and the supervisor's
+    other requests, from printing secrets at DEBUG (see :mod:`xero.log_redaction`).
+    """
     if not secret:
         return
     with contextlib.suppress(Exception):
-        from airflow.sdk.log import mask_secret as _mask
+        from airflow.sdk.log import mask_secret as _mask  # may configure Airflow's logging: install after
 
+        log_redaction.install()
         _mask(secret)
 
 
@@ -138,8 +144,27 @@ def _allow_loopback_http(url: str) -> Iterator[None]:
             os.environ.pop("OAUTHLIB_INSECURE_TRANSPORT", None)
 
 
-def _check_token_response(response: requests.Response) -> requests.Response:
-    """Raise retryable errors for 5xx/429 from the token endpoint before oauthlib parses the body."""
+def identity_base(token_url: str) -> str:
+    """Return the ``identity_url`` setting behind ``token_url`` (``<identity_url>/connect/token``)."""
+    return token_url.removesuffix("/connect/token")
+
+
+def _check_token_response(response: requests.Response, *, conn_id: str | None = None) -> requests.Response:
+    """Raise retryable errors for 5xx/429 from the token endpoint before oauthlib parses the body.
+
+    A 404, or a web page instead of JSON, means ``identity_url`` is not Xero's identity server: that is
+    a setting to fix (:class:`~xero.exceptions.XeroConfigError`), never retried.
+    """
+    html = "text/html" in response.headers.get("Content-Type", "").lower()
+    if response.status_code == 404 or (html and response.status_code < 500 and response.status_code != 429):
+        where = identity_base(response.url or "") or "the identity URL"
+        raise XeroConfigError(
+            "identity_url",
+            f"the token endpoint {response.url} answered HTTP {response.status_code}"
+            + (" with a web page" if html else "")
+            + f": {where} is not Xero's identity server; set it to https://identity.xero.com",
+            conn_id=conn_id,
+        )
     if response.status_code >= 500:
         raise XeroServerError(
             f"Xero token endpoint failed: HTTP {response.status_code}", status=response.status_code
@@ -233,6 +258,33 @@ class TokenManager:
             return self._use(stored)
         return self._refresh_locked(stale_access_token=None)
 
+    def check_client(self) -> str | None:
+        """Check the Client ID and Client Secret at the token endpoint, spending and storing nothing.
+
+        For ``client_credentials`` a token is requested (and not stored); its access token is returned.
+        For ``authorization_code`` the endpoint is offered a refresh token that cannot exist: an OAuth2
+        server authenticates the client before it looks at the grant, so ``invalid_grant`` proves the
+        client id and secret right without spending the real refresh token; ``None`` is returned.
+
+        :raises XeroAuthError: when Xero refuses the client (``invalid_client``) or the scopes.
+        """
+        if self.grant_type == "client_credentials":
+            access = self._fetch_client_credentials().get("access_token")
+            mask_secret(access)
+            return access
+        try:
+            self._fetch_refresh(_PROBE_REFRESH_TOKEN)
+        except XeroAuthError as exc:
+            if exc.title == "invalid_grant":
+                return None
+            raise
+        raise XeroConfigError(
+            "identity_url",
+            f"{identity_base(self.token_url)} accepted a refresh token that cannot be valid: it is not Xero's "
+            "identity server; set it to https://identity.xero.com",
+            conn_id=self.conn_id,
+        )
+
     def refresh_token_age(self, token: Token | None = None) -> float | None:
         """Return the age in seconds of the stored refresh token, or ``None`` when unknown."""
         token = token if token is not None else self.store.load()
@@ -254,6 +306,10 @@ class TokenManager:
             stale_access_token = self._token.get("access_token")
         self._token = None
         return self._refresh_locked(stale_access_token=stale_access_token)
+
+    def is_fresh(self, token: Token) -> bool:
+        """Tell whether ``token`` holds an access token valid for more than ``margin`` seconds."""
+        return self._is_fresh(token)
 
     # -- internals ------------------------------------------------------------------------------
     def _is_fresh(self, token: Token) -> bool:
@@ -395,9 +451,17 @@ class TokenManager:
 
     def _session(self, **kwargs: Any) -> OAuth2Session:
         session = self._session_factory(**kwargs)
-        session.register_compliance_hook("access_token_response", _check_token_response)
-        session.register_compliance_hook("refresh_token_response", _check_token_response)
+        check = functools.partial(_check_token_response, conn_id=self.conn_id)
+        session.register_compliance_hook("access_token_response", check)
+        session.register_compliance_hook("refresh_token_response", check)
         return session
+
+    def _unreachable(self, exc: requests.ConnectionError) -> BaseException:
+        """Return the error naming ``identity_url`` when the token endpoint could not be reached."""
+        error = unreachable(
+            exc, field="identity_url", url=identity_base(self.token_url), conn_id=self.conn_id
+        )
+        return error if error is not None else exc
 
     def _fetch_refresh(self, refresh_token: str) -> Token:
         session = self._session(client_id=self.client_id)
@@ -413,6 +477,11 @@ class TokenManager:
                 )
         except OAuth2Error as exc:
             raise self._auth_error(exc) from None
+        except requests.ConnectionError as exc:
+            error = self._unreachable(exc)
+            if error is exc:
+                raise
+            raise error from None
         except Warning as exc:  # oauthlib signals a changed scope with a Warning
             raise XeroAuthError(f"Xero token endpoint: {exc}") from None
 
@@ -430,6 +499,11 @@ class TokenManager:
                 )
         except OAuth2Error as exc:
             raise self._auth_error(exc) from None
+        except requests.ConnectionError as exc:
+            error = self._unreachable(exc)
+            if error is exc:
+                raise
+            raise error from None
         except Warning as exc:
             raise XeroAuthError(f"Xero token endpoint: {exc}") from None
 
@@ -445,15 +519,18 @@ class TokenManager:
             )
         if code == "invalid_client":
             return XeroAuthError(
-                f"{where}: Xero rejected the client id or secret (invalid_client); check login and password",
+                f"{where}: Xero rejected the Client ID or Client Secret (invalid_client): check the "
+                "connection's login (Client ID) and password (Client Secret) against the app at "
+                "developer.xero.com",
                 status=400,
                 title=code,
             )
         if code in ("invalid_scope", "unauthorized_client"):
             return XeroAuthError(
                 f"{where}: Xero refused the requested scopes or grant ({code}); requested "
-                f"{' '.join(self.scopes) or '(none)'}; apps created since March 2026 need granular scopes "
-                "(extra 'scopes': 'granular')",
+                f"{' '.join(self.scopes) or '(none)'}: add the missing scopes to the app, or fix the "
+                "connection's 'scopes' extra (apps created since March 2026 need 'granular', older ones "
+                "'broad'), then " + consent_hint(self.conn_id),
                 status=400,
                 title=code,
             )

@@ -94,6 +94,7 @@ from xero.entities import MAX_PAGE_SIZE, Entity
 from xero.exceptions import (
     XeroAuthError,
     XeroClientError,
+    XeroConfigError,
     XeroDailyLimitReached,
     XeroMalformedResponse,
     XeroNotFoundError,
@@ -102,7 +103,9 @@ from xero.exceptions import (
     XeroRateLimitError,
     XeroServerError,
     XeroTokenExpired,
+    XeroUnreachable,
     XeroValidationError,
+    unreachable,
 )
 from xero.first_seen import NOT_SEEN, FirstSeen, id_key
 from xero.governor import Governor, RequestCancelled, check_cancelled, int_header, pause
@@ -246,12 +249,13 @@ def is_retryable(exc: BaseException) -> bool:
     """Tell whether a failed request may succeed when sent again.
 
     Retried: Xero 5xx (including an offline organisation), minute/concurrency 429s, malformed or
-    truncated JSON, timeouts and connection errors (resets, refused, dropped mid-body). Never retried:
-    the daily limit, auth and validation errors, other 4xx.
+    truncated JSON, timeouts and connection errors (resets, refused, dropped mid-body; a URL that never
+    answers is retried within the request, then fails the task naming its setting). Never retried:
+    the daily limit, auth and validation errors, other 4xx, a URL that answers with a web page.
     """
     if isinstance(exc, XeroDailyLimitReached):
         return False
-    if isinstance(exc, XeroRateLimitError | XeroServerError | XeroMalformedResponse):
+    if isinstance(exc, XeroRateLimitError | XeroServerError | XeroMalformedResponse | XeroUnreachable):
         return True
     return isinstance(
         exc,
@@ -598,9 +602,7 @@ class XeroClient:
         }
         if tenant_id is None:
             self.identity_calls += 1
-            response = self.session.request(
-                method, url, params=params, headers=request_headers, timeout=self.timeout
-            )
+            response = self._request(method, url, params, request_headers)
             self._record_limits(tenant_id, response)
             return response
         request_headers["xero-tenant-id"] = tenant_id
@@ -609,9 +611,7 @@ class XeroClient:
                 self.calls[tenant_id] += 1
                 sent_at = self.clock()
                 try:
-                    response = self.session.request(
-                        method, url, params=params, headers=request_headers, timeout=self.timeout
-                    )
+                    response = self._request(method, url, params, request_headers)
                 except BaseException:
                     self.governor.observe(tenant_id, {}, sent_at)  # no answer: no longer in flight
                     raise
@@ -622,6 +622,18 @@ class XeroClient:
         self._record_limits(tenant_id, response)
         self.governor.observe(tenant_id, response.headers, sent_at, self.clock())
         return response
+
+    def _request(
+        self, method: str, url: str, params: dict[str, Any], headers: dict[str, str]
+    ) -> requests.Response:
+        """Send one HTTP request; a URL that cannot be reached raises :class:`XeroUnreachable`."""
+        try:
+            return self.session.request(method, url, params=params, headers=headers, timeout=self.timeout)
+        except requests.ConnectionError as exc:
+            error = unreachable(exc, field="api_url", url=self.api_url, conn_id=self.conn_id)
+            if error is None:
+                raise
+            raise error from None
 
     # -- rate limits --------------------------------------------------------------------------------
     def _record_limits(self, tenant_id: str | None, response: requests.Response) -> None:
@@ -672,6 +684,13 @@ class XeroClient:
         entity: Entity | None,
     ) -> None:
         status = response.status_code
+        if status < 500 and status != 429 and "text/html" in response.headers.get("Content-Type", "").lower():
+            raise XeroConfigError(
+                "api_url",
+                f"{self.api_url} answered {method} {what} with a web page (HTTP {status}), not Xero's JSON "
+                "API: set it to Xero's API URL (https://api.xero.com)",
+                conn_id=self.conn_id,
+            )
         if status < 400:
             return
         title, detail, messages = _problem_fields(response)
@@ -683,31 +702,35 @@ class XeroClient:
             base += f" [Xero-Correlation-Id {correlation}]"
         kwargs: dict[str, Any] = {"status": status, "title": title, "detail": detail}
         detail_text = detail or ""
+        conn = f"Xero connection {self.conn_id!r}: "
         if status == 401:
             if detail_text.startswith("TokenExpired") or title == "TokenExpired":
                 raise XeroTokenExpired(f"{base}; the access token expired", **kwargs)
             if "AuthorizationUnsuccessful" in detail_text:
                 hint = missing_scope_hint(entity, self.scopes)
                 raise XeroAuthError(
-                    f"{base}; the app is not authorised for this: {hint}; then {consent_hint(self.conn_id)}",
+                    f"{conn}{base}; the app is not authorised for this: {hint}: add it to the app and to "
+                    f"the connection's 'scopes' extra if it lists scopes; then {consent_hint(self.conn_id)}",
                     **kwargs,
                 )
             raise XeroAuthError(
-                f"{base}; the access token was refused: consent may have been revoked or expired; "
+                f"{conn}{base}; the access token was refused: consent may have been revoked or expired; "
                 f"{consent_hint(self.conn_id)}",
                 **kwargs,
             )
         if status == 403:
             if "AuthenticationUnsuccessful" in detail_text:
                 raise XeroAuthError(
-                    f"{base}; tenant {tenant_id} is not connected to this app (disconnected, wrong or stale "
+                    f"{conn}{base}; tenant {tenant_id} is not connected to this app (disconnected, wrong or stale "
                     f"tenant id): reconnect the organisation ({consent_hint(self.conn_id)}), or fix the "
                     "connection's extra 'tenant_ids'",
                     **kwargs,
                 )
             hint = missing_scope_hint(entity, self.scopes)
             raise XeroAuthError(
-                f"{base}; not permitted: {hint}, and the Xero user needs access to it", **kwargs
+                f"{conn}{base}; not permitted: {hint} (add it to the app and to the connection's 'scopes' "
+                "extra if it lists scopes), and the Xero user needs access to it",
+                **kwargs,
             )
         if status == 400:
             shown = "; ".join(messages) if messages else (detail or "")
@@ -718,7 +741,11 @@ class XeroClient:
                 **kwargs,
             )
         if status == 404:
-            raise XeroNotFoundError(f"{base}; not found (or the URL is too long)", **kwargs)
+            raise XeroNotFoundError(
+                f"{conn}{base}; not found (or the URL is too long): check the connection's 'api_url' "
+                f"({self.api_url}; Xero's is https://api.xero.com)",
+                **kwargs,
+            )
         if status == 429:
             self._raise_rate_limit(response, tenant_id, base, kwargs)
         if status == 503 and "organisation is offline" in detail_text.lower():

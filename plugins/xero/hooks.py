@@ -14,11 +14,16 @@ Connection extras (all optional):
 ``api_url``         default ``https://api.xero.com``
 ``identity_url``    default ``https://identity.xero.com`` (token endpoint ``<identity_url>/connect/token``)
 ``authorize_url``   default ``https://login.xero.com/identity/connect/authorize``
-``token_store``     ``variable`` (default), ``variable:<key>`` or ``file:/path/to/tokens.json``
-``token_lock``      lock held while refreshing: ``file`` (default, one host), ``postgres:<conn_id>``
+``oauth_store``     ``variable`` (default), ``variable:<key>`` or ``file:/path/to/tokens.json``
+``refresh_lock``    lock held while refreshing: ``file`` (default, one host), ``postgres:<conn_id>``
                     (advisory lock, recommended across hosts) or ``redis://host:port/db``
 ``timeout``         seconds per request (default 60)
 ``page_size``       records per page, 1-1000 (default 1000)
+
+``token_store`` and ``token_lock`` are deprecated names of ``oauth_store`` and ``refresh_lock`` (the
+Airflow UI masks fields named like a token, see :mod:`xero.connection_form`); they still work. An empty
+value means the default. A value of ``***`` (Airflow's mask of a secret, saved by mistake) is rejected
+with a message naming the field.
 """
 
 from __future__ import annotations
@@ -36,10 +41,11 @@ from urllib.parse import urlsplit
 
 from airflow.sdk import BaseHook
 
-from xero.auth import GrantType, TokenManager, is_loopback, mask_secret
+from xero.auth import AccessTokenProvider, GrantType, TokenManager, is_loopback, mask_secret
 from xero.client import Page, Tenant, XeroClient, build_retrying
+from xero.connection_form import CONN_FIELDS, DEPRECATED_EXTRAS, MASK, UI_FIELD_BEHAVIOUR
 from xero.entities import ENTITIES, MAX_PAGE_SIZE, Entity
-from xero.exceptions import XeroConfigError, XeroError
+from xero.exceptions import XeroConfigError
 from xero.governor import Governor
 from xero.scopes import FAMILIES, ScopeFamily, requested_scopes
 from xero.tokens import TokenLock, TokenStore, build_token_lock, build_token_store
@@ -49,21 +55,7 @@ DEFAULT_IDENTITY_URL = "https://identity.xero.com"
 DEFAULT_AUTHORIZE_URL = "https://login.xero.com/identity/connect/authorize"
 DEFAULT_TIMEOUT = 60.0
 GRANT_TYPES: tuple[GrantType, ...] = ("authorization_code", "client_credentials")
-KNOWN_EXTRAS = frozenset(
-    {
-        "tenant_ids",
-        "grant_type",
-        "scopes",
-        "refresh_token",
-        "api_url",
-        "identity_url",
-        "authorize_url",
-        "token_store",
-        "token_lock",
-        "timeout",
-        "page_size",
-    }
-)
+KNOWN_EXTRAS = frozenset(CONN_FIELDS) | frozenset(DEPRECATED_EXTRAS)
 
 __all__ = ["Page", "Tenant", "XeroConnectionConfig", "XeroHook", "parse_connection_config"]
 
@@ -86,6 +78,7 @@ class XeroConnectionConfig:
     token_lock: str = "file"
     timeout: float = DEFAULT_TIMEOUT
     page_size: int = MAX_PAGE_SIZE
+    deprecated_extras: tuple[str, ...] = ()
 
     @property
     def token_url(self) -> str:
@@ -153,10 +146,29 @@ def _number(
     return number
 
 
+def _resolve_deprecated(extra: dict[str, Any]) -> tuple[str, ...]:
+    """Move values of deprecated extras to their current names (in place); return the deprecated names used."""
+    used = []
+    for old, new in DEPRECATED_EXTRAS.items():
+        if old not in extra:
+            continue
+        value = extra.pop(old)
+        if value in (None, ""):
+            continue
+        used.append(old)
+        current = extra.get(new)
+        if current not in (None, "") and current != value:
+            raise XeroConfigError(
+                old, f"deprecated name of {new!r}, which is also set to another value: keep only {new!r}"
+            )
+        extra[new] = value
+    return tuple(used)
+
+
 def parse_connection_config(
     conn_id: str, login: str | None, password: str | None, extra: Mapping[str, Any] | None
 ) -> XeroConnectionConfig:
-    """Validate a Xero connection; raise :class:`XeroConfigError` naming the first bad field.
+    """Validate a Xero connection; raise :class:`XeroConfigError` naming the connection and the first bad field.
 
     Pure: ``extra`` is copied, never changed.
 
@@ -165,10 +177,33 @@ def parse_connection_config(
     :param password: the app's client secret.
     :param extra: the connection's extras (``extra_dejson``).
     """
+    try:
+        return _parse(conn_id, login, password, extra)
+    except XeroConfigError as exc:
+        if exc.conn_id is not None:
+            raise
+        given = dict(extra or {})
+        renamed = {
+            new: old for old, new in DEPRECATED_EXTRAS.items() if given.get(old) and not given.get(new)
+        }
+        raise XeroConfigError(renamed.get(exc.field, exc.field), exc.problem, conn_id=conn_id) from None
+
+
+def _parse(
+    conn_id: str, login: str | None, password: str | None, extra: Mapping[str, Any] | None
+) -> XeroConnectionConfig:
     extra = copy.deepcopy(dict(extra or {}))
     unknown = sorted(set(extra) - KNOWN_EXTRAS)
     if unknown:
-        raise XeroConfigError(unknown[0], f"unknown extra; known extras: {', '.join(sorted(KNOWN_EXTRAS))}")
+        raise XeroConfigError(unknown[0], f"unknown extra; known extras: {', '.join(sorted(CONN_FIELDS))}")
+    for name, value in (("password", password), *extra.items()):
+        if isinstance(value, str) and value.strip() == MASK:
+            raise XeroConfigError(
+                name,
+                f"holds {MASK!r}, the mask Airflow shows in place of a secret, not a value: enter the real "
+                "value, or clear the field to use the default",
+            )
+    deprecated = _resolve_deprecated(extra)
     if not login or not str(login).strip():
         raise XeroConfigError("login", "the Client ID of the Xero app is required")
     if not password:
@@ -191,13 +226,15 @@ def parse_connection_config(
     if refresh_token is not None and not isinstance(refresh_token, str):
         raise XeroConfigError("refresh_token", "expected a string")
 
-    token_store = extra.get("token_store") or "variable"
+    token_store = extra.get("oauth_store") or "variable"
     if not isinstance(token_store, str):
-        raise XeroConfigError("token_store", "expected 'variable', 'variable:<key>' or 'file:<path>'")
+        raise XeroConfigError("oauth_store", "expected 'variable', 'variable:<key>' or 'file:<path>'")
     store, file_lock = build_token_store(token_store, conn_id)  # validates the spec; builds nothing durable
-    token_lock = extra.get("token_lock") or "file"
+    token_lock = extra.get("refresh_lock") or "file"
     if not isinstance(token_lock, str):
-        raise XeroConfigError("token_lock", "expected 'file', 'postgres:<conn_id>' or 'redis://host:port/db'")
+        raise XeroConfigError(
+            "refresh_lock", "expected 'file', 'postgres:<conn_id>' or 'redis://host:port/db'"
+        )
     build_token_lock(token_lock, repr(store), file_lock)  # validates the spec; connects to nothing
 
     return XeroConnectionConfig(
@@ -215,6 +252,7 @@ def parse_connection_config(
         token_lock=token_lock.strip(),
         timeout=_number(extra, "timeout", DEFAULT_TIMEOUT, integer=False, low=1, high=600),
         page_size=_number(extra, "page_size", MAX_PAGE_SIZE, integer=True, low=1, high=MAX_PAGE_SIZE),
+        deprecated_extras=deprecated,
     )
 
 
@@ -265,26 +303,34 @@ class XeroHook(BaseHook):
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """Hide the unused fields and relabel the rest for the Xero connection form."""
-        return {
-            "hidden_fields": ["host", "port", "schema"],
-            "relabeling": {"login": "Client ID", "password": "Client Secret"},
-            "placeholders": {
-                "login": "Client ID of the Xero app",
-                "password": "Client Secret of the Xero app",
-                "extra": (
-                    '{"tenant_ids": [], "grant_type": "authorization_code", "scopes": "granular", '
-                    '"token_store": "variable", "token_lock": "file"}'
-                ),
-            },
-        }
+        return copy.deepcopy(UI_FIELD_BEHAVIOUR)
 
     @cached_property
     def config(self) -> XeroConnectionConfig:
-        """Return the parsed connection (read once)."""
-        conn = self.get_connection(self.xero_conn_id)
+        """Return the parsed connection (read once).
+
+        :raises XeroConfigError: when the connection does not exist or a field is wrong.
+        """
+        from airflow.sdk.exceptions import AirflowNotFoundException
+
+        try:
+            conn = self.get_connection(self.xero_conn_id)
+        except AirflowNotFoundException:
+            raise XeroConfigError(
+                "conn_id",
+                "no Airflow connection has this id: create it (type Xero) or point XERO_CONN_ID at another",
+                conn_id=self.xero_conn_id,
+            ) from None
         config = parse_connection_config(self.xero_conn_id, conn.login, conn.password, conn.extra_dejson)
         mask_secret(config.client_secret)
         mask_secret(config.refresh_token)
+        for old in config.deprecated_extras:
+            self.log.warning(
+                "Xero connection %r: the extra %r is deprecated, rename it to %r",
+                self.xero_conn_id,
+                old,
+                DEPRECATED_EXTRAS[old],
+            )
         return config
 
     @cached_property
@@ -317,6 +363,10 @@ class XeroHook(BaseHook):
     @cached_property
     def client(self) -> XeroClient:
         """Return the HTTP client of this connection."""
+        return self.make_client(self.token_manager)
+
+    def make_client(self, tokens: AccessTokenProvider) -> XeroClient:
+        """Return a new HTTP client of this connection that takes its access tokens from ``tokens``."""
         config = self.config
         retry_kwargs: dict[str, Any] = {}
         client_kwargs: dict[str, Any] = {}
@@ -333,7 +383,7 @@ class XeroHook(BaseHook):
             )
         return XeroClient(
             api_url=config.api_url,
-            tokens=self.token_manager,
+            tokens=tokens,
             timeout=config.timeout,
             page_size=config.page_size,
             scopes=config.scopes if isinstance(config.scopes, str) else list(config.scopes),
@@ -378,19 +428,7 @@ class XeroHook(BaseHook):
         return self.client.iter_pages(tenant_id, entity, modified_since)
 
     def test_connection(self) -> tuple[bool, str]:
-        """Check the credentials with one read-only call (``GET /connections``); never raise."""
-        try:
-            config = self.config
-            tenants = self.client.list_tenants()
-        except XeroError as exc:
-            return False, str(exc)
-        except Exception as exc:
-            return False, f"{type(exc).__name__}: {exc}"
-        if not tenants:
-            return False, "Authenticated, but no Xero organisation is connected to this app"
-        connected = {tenant.tenant_id for tenant in tenants}
-        missing = [tenant_id for tenant_id in config.tenant_ids if tenant_id not in connected]
-        if missing:
-            return False, f"Authenticated, but these tenant_ids are not connected: {', '.join(missing)}"
-        names = ", ".join(tenant.tenant_name or tenant.tenant_id for tenant in tenants)
-        return True, f"Connected to {len(tenants)} Xero organisation(s): {names}"
+        """Check the connection without spending or storing a token (see :mod:`xero.connection_test`)."""
+        from xero.connection_test import test_connection
+
+        return test_connection(self)

@@ -6,13 +6,41 @@ metadata for XCom; the data itself moves through files under ``data_dir``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from airflow.sdk import BaseOperator
 
 from xero import pipeline
+
+_Execute = TypeVar("_Execute", bound=Callable[..., Any])
+
+
+def fail_fast(execute: _Execute) -> _Execute:
+    """Fail the task at once, without retries, on an error that cannot fix itself.
+
+    A :class:`~xero.exceptions.XeroError` marked ``permanent`` (a wrong secret, a lost grant, a missing
+    scope, a disconnected tenant, an unreachable or wrong URL, a bad warehouse connection) becomes
+    Airflow's ``AirflowFailException`` with the same message, which names the connection and the setting to
+    fix; every other error keeps the task's retries.
+    """
+
+    @functools.wraps(execute)
+    def run(self: BaseOperator, context: Any) -> Any:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from xero.exceptions import XeroError
+
+        try:
+            return execute(self, context)
+        except XeroError as exc:
+            if not exc.permanent:
+                raise
+            raise AirflowFailException(f"{exc} (not retried: fix the setting, then clear the task)") from exc
+
+    return run  # type: ignore[return-value]
 
 
 class XeroPlanOperator(BaseOperator):
@@ -41,6 +69,7 @@ class XeroPlanOperator(BaseOperator):
         self.schema = schema
         self.entities = entities
 
+    @fail_fast
     def execute(self, context: Any) -> list[dict[str, Any]]:
         return pipeline.plan(self.xero_conn_id, self.warehouse_conn_id, self.schema, self.entities)
 
@@ -89,6 +118,7 @@ class XeroExtractOperator(BaseOperator):
         self.offline_reschedule_seconds = offline_reschedule_seconds
         self.offline_max_reschedules = offline_max_reschedules
 
+    @fail_fast
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowRescheduleException
 
@@ -148,6 +178,7 @@ class XeroTransformOperator(BaseOperator):
         self.extracted = extracted
         self.max_bad_share = max_bad_share
 
+    @fail_fast
     def execute(self, context: Any) -> dict[str, Any]:
         return pipeline.transform(self.extracted, max_bad_share=float(self.max_bad_share))
 
@@ -175,6 +206,7 @@ class XeroLoadOperator(BaseOperator):
         self.warehouse_conn_id = warehouse_conn_id
         self.schema = schema
 
+    @fail_fast
     def execute(self, context: Any) -> dict[str, Any]:
         return pipeline.load(self.transformed, self.warehouse_conn_id, self.schema, context["run_id"])
 
@@ -202,5 +234,6 @@ class XeroMartsOperator(BaseOperator):
         self.warehouse_conn_id = warehouse_conn_id
         self.schema = schema
 
+    @fail_fast
     def execute(self, context: Any) -> None:
         pipeline.build_marts(self.warehouse_conn_id, self.schema, self.sql_dir)

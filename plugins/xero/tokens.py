@@ -8,7 +8,7 @@ few bookkeeping keys. Two stores implement the :class:`TokenStore` protocol:
 * :class:`FileTokenStore`: a JSON file written atomically (temporary file, ``fsync``, ``os.replace``)
   with mode 0600.
 
-Refreshes run under a :class:`TokenLock`, chosen by the connection's ``token_lock`` extra
+Refreshes run under a :class:`TokenLock`, chosen by the connection's ``refresh_lock`` extra
 (:func:`build_token_lock`):
 
 * :class:`FileLock` (default, ``file``): an exclusive ``fcntl`` lock on a lock file. It serialises
@@ -42,9 +42,26 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import quote
 
-from xero.exceptions import XeroAuthError, XeroConfigError
+from xero.exceptions import XeroAuthError, XeroConfigError, XeroTokenLockError
 
 Token = dict[str, Any]
+
+
+def consent_hint(conn_id: str) -> str:
+    """Return what to do when the grant of ``conn_id`` is lost: the exact consent command."""
+    return f"re-run the consent step: python -m xero auth --conn-id {conn_id}"
+
+
+def _lost_grant(what: str, problem: str, conn_id: str | None) -> XeroAuthError:
+    """Return the error of a store that cannot be read: its grant is lost, a new consent replaces it."""
+    command = (
+        consent_hint(conn_id) if conn_id else "re-run the consent step (python -m xero auth --conn-id <id>)"
+    )
+    where = f"Xero connection {conn_id!r}: " if conn_id else ""
+    return XeroAuthError(
+        f"{where}{what} {problem}, so the grant it held is lost and a new consent is needed: {command} "
+        "(it replaces the stored token)"
+    )
 
 
 @runtime_checkable
@@ -77,6 +94,7 @@ class VariableTokenStore:
     """Keep the token as JSON in an Airflow Variable.
 
     :param key: Variable key, e.g. ``xero_token__xero_default``.
+    :param conn_id: the Xero connection whose token this is (named in errors).
     :param getter: reads a Variable (``airflow.sdk.Variable.get`` by default; injectable for tests).
     :param setter: writes a Variable (``airflow.sdk.Variable.set`` by default).
     """
@@ -85,10 +103,12 @@ class VariableTokenStore:
         self,
         key: str,
         *,
+        conn_id: str | None = None,
         getter: Callable[..., Any] | None = None,
         setter: Callable[..., Any] | None = None,
     ) -> None:
         self.key = key
+        self.conn_id = conn_id
         self._getter = getter
         self._setter = setter
 
@@ -114,11 +134,11 @@ class VariableTokenStore:
         try:
             token = json.loads(raw)
         except ValueError:
-            raise XeroAuthError(
-                f"token Variable {self.key!r} does not hold JSON; delete it to start over"
+            raise _lost_grant(
+                f"the token Variable {self.key!r}", "does not hold JSON", self.conn_id
             ) from None
         if not isinstance(token, dict):
-            raise XeroAuthError(f"token Variable {self.key!r} does not hold a JSON object")
+            raise _lost_grant(f"the token Variable {self.key!r}", "does not hold a JSON object", self.conn_id)
         return token
 
     def save(self, token: Token) -> None:
@@ -136,10 +156,12 @@ class FileTokenStore:
     """Keep the token in a JSON file, replaced atomically and readable by its owner only.
 
     :param path: the token file.
+    :param conn_id: the Xero connection whose token this is (named in errors).
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, conn_id: str | None = None) -> None:
         self.path = Path(path)
+        self.conn_id = conn_id
 
     def __repr__(self) -> str:
         return f"FileTokenStore(path={str(self.path)!r})"
@@ -155,11 +177,13 @@ class FileTokenStore:
         try:
             token = json.loads(text)
         except ValueError:
-            raise XeroAuthError(
-                f"token file {str(self.path)!r} is not valid JSON; delete it to start over"
+            raise _lost_grant(
+                f"the token file {str(self.path)!r}", "is not valid JSON", self.conn_id
             ) from None
         if not isinstance(token, dict):
-            raise XeroAuthError(f"token file {str(self.path)!r} does not hold a JSON object")
+            raise _lost_grant(
+                f"the token file {str(self.path)!r}", "does not hold a JSON object", self.conn_id
+            )
         return token
 
     def save(self, token: Token) -> None:
@@ -215,7 +239,7 @@ class FileLock:
                     break
                 except BlockingIOError:
                     if time.monotonic() >= deadline:
-                        raise XeroAuthError(
+                        raise XeroTokenLockError(
                             f"timed out after {self.timeout:.0f}s waiting for the token lock {str(self.path)!r}"
                         ) from None
                     time.sleep(self.poll)
@@ -262,7 +286,7 @@ class PostgresAdvisoryLock:
         try:
             conn = psycopg.connect(self._dsn, autocommit=True, connect_timeout=10)
         except psycopg.Error as exc:
-            raise XeroAuthError(
+            raise XeroTokenLockError(
                 f"cannot reach the PostgreSQL database of the token lock {self.name!r}: {type(exc).__name__}"
             ) from None
         with conn:
@@ -272,7 +296,7 @@ class PostgresAdvisoryLock:
                 if row and row[0]:
                     break
                 if time.monotonic() >= deadline:
-                    raise XeroAuthError(
+                    raise XeroTokenLockError(
                         f"timed out after {self.timeout:.0f}s waiting for the token lock {self.name!r}"
                     )
                 time.sleep(self.poll)
@@ -316,12 +340,12 @@ class RedisLock:
             acquired = lock.acquire()
         except redis.RedisError as exc:
             client.close()
-            raise XeroAuthError(
+            raise XeroTokenLockError(
                 f"cannot reach the Redis server of the token lock {self.name!r}: {type(exc).__name__}"
             ) from None
         if not acquired:
             client.close()
-            raise XeroAuthError(
+            raise XeroTokenLockError(
                 f"timed out after {self.timeout:.0f}s waiting for the token lock {self.name!r}"
             )
         try:
@@ -346,7 +370,7 @@ def _postgres_dsn(conn_id: str) -> str:
 
 
 def build_token_lock(spec: str | None, name: str, default: TokenLock) -> TokenLock:
-    """Build the refresh lock from the connection's ``token_lock`` extra.
+    """Build the refresh lock from the connection's ``refresh_lock`` extra.
 
     :param spec: ``file`` or empty (``default``, a host-local :class:`FileLock`), ``postgres:<conn_id>``
         (:class:`PostgresAdvisoryLock` in that Airflow connection's database), or a ``redis://`` URL.
@@ -366,7 +390,7 @@ def build_token_lock(spec: str | None, name: str, default: TokenLock) -> TokenLo
     if kind in ("redis", "rediss") and arg.startswith("//"):
         return RedisLock(spec, name)
     raise XeroConfigError(
-        "token_lock",
+        "refresh_lock",
         f"use 'file', 'postgres:<conn_id>' or 'redis://host:port/db', got {spec.split('@')[-1]!r}",
     )
 
@@ -397,7 +421,7 @@ def default_variable_key(conn_id: str) -> str:
 def build_token_store(
     spec: str, conn_id: str, *, lock_dir: str | None = None
 ) -> tuple[TokenStore, TokenLock]:
-    """Build the store and its refresh lock from the connection's ``token_store`` extra.
+    """Build the store and its refresh lock from the connection's ``oauth_store`` extra.
 
     :param spec: ``variable`` (key ``xero_token__<conn_id>``), ``variable:<key>`` or ``file:<path>``.
     :param conn_id: the Xero connection id.
@@ -409,14 +433,14 @@ def build_token_store(
     if kind == "variable":
         key = arg or default_variable_key(conn_id)
         lock_path = Path(lock_dir or tempfile.gettempdir()) / f"airflow-xero-{_safe_name(key)}.lock"
-        return VariableTokenStore(key), FileLock(lock_path)
+        return VariableTokenStore(key, conn_id=conn_id), FileLock(lock_path)
     if kind == "file":
         if not arg:
             raise XeroConfigError(
-                "token_store", "'file:' needs a path, e.g. 'file:/var/lib/airflow/xero.json'"
+                "oauth_store", "'file:' needs a path, e.g. 'file:/var/lib/airflow/xero.json'"
             )
         path = Path(arg).expanduser()
         if not path.is_absolute():
-            raise XeroConfigError("token_store", f"file path must be absolute, got {arg!r}")
-        return FileTokenStore(path), FileLock(path.with_name(path.name + ".lock"))
-    raise XeroConfigError("token_store", f"use 'variable', 'variable:<key>' or 'file:<path>', got {spec!r}")
+            raise XeroConfigError("oauth_store", f"file path must be absolute, got {arg!r}")
+        return FileTokenStore(path, conn_id=conn_id), FileLock(path.with_name(path.name + ".lock"))
+    raise XeroConfigError("oauth_store", f"use 'variable', 'variable:<key>' or 'file:<path>', got {spec!r}")

@@ -1,7 +1,7 @@
 """Eight real processes ask for a token at once and the refresh token is spent exactly once.
 
 The sandbox runs with no refresh grace, so a refresh token used twice is refused (``invalid_grant``) and a
-double spend would fail a process. Each lock is selected through the connection's ``token_lock`` extra:
+double spend would fail a process. Each lock is selected through the connection's ``refresh_lock`` extra:
 the host-local file lock (default), a PostgreSQL advisory lock (``postgres:<conn_id>``) and a Redis lock.
 """
 
@@ -91,7 +91,7 @@ def test_the_sandbox_refuses_a_spent_refresh_token(sb) -> None:
 
 
 def test_eight_processes_bootstrap_with_one_refresh(sb, set_connection, token_lock: str, pool) -> None:
-    set_connection("xero_race", refresh_token=sb.issue_refresh_token(), token_lock=token_lock)
+    set_connection("xero_race", refresh_token=sb.issue_refresh_token(), refresh_lock=token_lock)
     sb.reset_requests()
     assert_spent_once(sb, race(pool, "xero_race", "token"))
 
@@ -99,7 +99,7 @@ def test_eight_processes_bootstrap_with_one_refresh(sb, set_connection, token_lo
 def test_eight_processes_race_an_access_token_expiring_at_xero(
     sb, set_connection, token_lock: str, tmp_path: Path, pool
 ) -> None:
-    set_connection("xero_race", refresh_token=sb.issue_refresh_token(), token_lock=token_lock)
+    set_connection("xero_race", refresh_token=sb.issue_refresh_token(), refresh_lock=token_lock)
     XeroHook("xero_race").token_manager.access_token()
     stored = FileTokenStore(tmp_path / "xero_race.json").load()
     sb.auth.expire(stored["access_token"])  # still valid by our clock, but Xero now answers TokenExpired

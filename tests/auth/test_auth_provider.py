@@ -41,3 +41,23 @@ def test_each_typed_default_is_accepted_by_the_hook(name: str) -> None:
     default = CONN_FIELDS[name]["schema"]["default"]
     config = parse_connection_config("c", "client", "secret", {name: default})
     assert config.conn_id == "c"
+
+
+def test_only_the_refresh_token_has_a_name_airflow_masks() -> None:
+    from airflow._shared.secrets_masker import should_hide_value_for_key
+
+    masked = {name for name in CONN_FIELDS if should_hide_value_for_key(name)}
+    assert masked == {"refresh_token"}
+    assert "default" not in CONN_FIELDS["refresh_token"]["schema"]
+
+
+def test_the_form_served_to_the_ui_shows_every_default() -> None:
+    """What the UI's connection form receives (``/ui/connections/hook_meta``): no default replaced by ``***``."""
+    from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
+
+    [xero] = [meta for meta in HookMetaService.hook_meta_data() if meta.connection_type == "xero"]
+    values = {name: spec["value"] for name, spec in (xero.extra_fields or {}).items()}
+    defaults = {n: f["schema"]["default"] for n, f in CONN_FIELDS.items() if "default" in f["schema"]}
+    assert {name: values[name] for name in defaults} == defaults
+    assert xero.standard_fields is not None and xero.standard_fields.password is not None
+    assert xero.standard_fields.password.title == "Client Secret"

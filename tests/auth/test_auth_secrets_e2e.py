@@ -1,6 +1,9 @@
-"""One whole DAG run on DuckDB, then every task log, the command output and every XCom are searched for secrets.
+"""One whole DAG run on DuckDB at DEBUG level, then every task log, the command output and every XCom are searched.
 
-None may contain the client secret, any refresh token the sandbox issued or any access token it issued.
+None may contain the client secret, any refresh token the sandbox issued or any access token it issued. The run
+logs at DEBUG (``AIRFLOW__LOGGING__LOGGING_LEVEL=DEBUG``), where Airflow's task supervisor logs the requests a
+task sends it, including each request to mask a secret; it runs once with the token store in a file and once
+in the default store, an Airflow Variable (whose writes go through the supervisor too).
 """
 
 from __future__ import annotations
@@ -30,7 +33,10 @@ def _line_around(text: str, secret: str) -> str:
     return line[line.find("loc=") :][:200] if "loc=" in line else line[:200]
 
 
-def test_no_secret_in_logs_output_or_xcom(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("store", ["file", "variable"])
+def test_no_secret_in_logs_output_or_xcom_at_debug(
+    store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sb = Sandbox(
         SandboxConfig(
             seed=3,
@@ -52,6 +58,8 @@ def test_no_secret_in_logs_output_or_xcom(tmp_path: Path, monkeypatch: pytest.Mo
             token_file=token_file,
             refresh_token=bootstrap,
         )
+        if store == "variable":
+            connection["extra"]["oauth_store"] = "variable"
         env = {
             "AIRFLOW_CONN_XERO_DEFAULT": json.dumps(connection),
             "AIRFLOW_CONN_XERO_WAREHOUSE": json.dumps(
@@ -60,6 +68,7 @@ def test_no_secret_in_logs_output_or_xcom(tmp_path: Path, monkeypatch: pytest.Mo
             "XERO_SCHEMA": "xero",
             "XERO_DATA_DIR": str(tmp_path / "data"),
             "XERO_TASK_RETRIES": "0",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "DEBUG",
         }
         for name, value in env.items():
             monkeypatch.setenv(name, value)
@@ -71,7 +80,12 @@ def test_no_secret_in_logs_output_or_xcom(tmp_path: Path, monkeypatch: pytest.Mo
 
         issued_refresh = set(sb.auth._refresh)
         issued_access = set(sb.auth._access)
-    stored = FileTokenStore(token_file).load()
+    if store == "file":
+        stored = FileTokenStore(token_file).load()
+    else:
+        shown = airflow.run("variables", "get", "xero_token__xero_default")  # decrypted with the Fernet key
+        assert shown.returncode == 0, shown.stderr[-2000:]
+        stored = json.loads(next(line for line in shown.stdout.splitlines() if line.startswith("{")))
     assert stored is not None
     assert bootstrap in issued_refresh and stored["refresh_token"] in issued_refresh
     assert stored["access_token"] in issued_access
@@ -95,6 +109,7 @@ def test_no_secret_in_logs_output_or_xcom(tmp_path: Path, monkeypatch: pytest.Mo
     # the task logs really are in what is searched (so missing output cannot pass for clean output)
     output = result.stdout + result.stderr
     assert "obtained a new access token" in output and "[DAG TEST] end task" in output
+    assert "[debug" in output and "Sending request" in output, "the run did not log at DEBUG"
     print(f"searched {len(places)} places ({len(xcoms)} XComs, {len(output)} characters of output)")
 
     leaks = [

@@ -267,7 +267,7 @@ class TestErrors:
     def test_invalid_client(self, requests_mock, store) -> None:
         requests_mock.post(TOKEN_URL, status_code=400, json={"error": "invalid_client"})
         store.save({"refresh_token": "rt-0"})
-        with pytest.raises(XeroAuthError, match="client id or secret"):
+        with pytest.raises(XeroAuthError, match="Client ID or Client Secret"):
             manager(store).access_token()
 
     def test_token_endpoint_5xx_is_a_retryable_server_error(self, requests_mock, store) -> None:
@@ -352,8 +352,8 @@ class TestStores:
         assert lock.path.name == lock_name
 
     @pytest.mark.parametrize("spec", ["file:", "file:relative/t.json", "redis://x", "vault"])
-    def test_bad_token_store_names_the_field(self, spec) -> None:
-        with pytest.raises(XeroConfigError, match="token_store"):
+    def test_bad_oauth_store_names_the_field(self, spec) -> None:
+        with pytest.raises(XeroConfigError, match="oauth_store"):
             build_token_store(spec, "xero_default")
 
     def test_lock_times_out_with_a_clear_error(self, tmp_path) -> None:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 import requests
+import urllib3
 
 from tests.client.fakes import API, TENANT, FakeXero
 from xero.client import is_retryable, parse_retry_after
@@ -14,12 +15,14 @@ from xero.entities import INVOICES, PAYMENTS
 from xero.exceptions import (
     XeroAuthError,
     XeroClientError,
+    XeroConfigError,
     XeroDailyLimitReached,
     XeroMalformedResponse,
     XeroNotFoundError,
     XeroOrganisationOffline,
     XeroRateLimitError,
     XeroServerError,
+    XeroUnreachable,
     XeroValidationError,
 )
 
@@ -194,7 +197,43 @@ class TestRetries:
         assert get(make_client(retry={"max_offline_waits": 1})) == OK["json"]
         assert sleeps == [300.0]
 
+    def test_an_unreachable_api_url_is_retried_in_the_call_then_named(
+        self, requests_mock, make_client, sleeps
+    ) -> None:
+        refused = urllib3.exceptions.NewConnectionError(None, "Failed to establish a new connection: refused")
+        error = requests.exceptions.ConnectionError(urllib3.exceptions.MaxRetryError(None, URL, refused))
+        requests_mock.get(URL, exc=error)
+        with pytest.raises(XeroUnreachable) as info:
+            get(make_client(retry={"max_failures": 3}, conn_id="xero_prod"))
+        assert requests_mock.call_count == 3 and sleeps == [0, 0]
+        assert info.value.permanent and info.value.field == "api_url" and info.value.url == API
+        assert str(info.value).startswith(
+            f"Xero connection 'xero_prod': cannot reach {API} (the connection was"
+        )
+        assert "'api_url'" in str(info.value)
+
+    def test_a_web_page_instead_of_the_api_fails_at_once_naming_api_url(
+        self, requests_mock, make_client
+    ) -> None:
+        requests_mock.get(
+            URL, text="<html>Welcome</html>", headers={"Content-Type": "text/html; charset=utf-8"}
+        )
+        with pytest.raises(XeroConfigError) as info:
+            get(make_client(conn_id="xero_prod"))
+        assert requests_mock.call_count == 1
+        assert info.value.permanent and info.value.field == "api_url" and "xero_prod" in str(info.value)
+
+    def test_a_gateway_error_page_is_still_retried(self, requests_mock, make_client) -> None:
+        page = {
+            "status_code": 502,
+            "text": "<html>Bad gateway</html>",
+            "headers": {"Content-Type": "text/html"},
+        }
+        requests_mock.get(URL, [page, OK])
+        assert get(make_client()) == OK["json"]
+
     def test_predicate(self) -> None:
+        assert is_retryable(XeroUnreachable("x", field="api_url", url=API))
         assert is_retryable(XeroServerError("x"))
         assert is_retryable(XeroRateLimitError("x", problem="minute"))
         assert not is_retryable(XeroDailyLimitReached("x", problem="day"))

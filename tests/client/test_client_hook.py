@@ -113,7 +113,20 @@ class TestConfig:
             pytest.param("cid", "s", {"api_url": "api.xero.com"}, "api_url", id="url-no-scheme"),
             pytest.param("cid", "s", {"api_url": "http://api.xero.com"}, "api_url", id="url-not-https"),
             pytest.param("cid", "s", {"identity_url": 3}, "identity_url", id="identity-type"),
-            pytest.param("cid", "s", {"token_store": "s3://x"}, "token_store", id="store"),
+            pytest.param("cid", "s", {"oauth_store": "s3://x"}, "oauth_store", id="store"),
+            pytest.param("cid", "s", {"token_store": "s3://x"}, "token_store", id="store-deprecated-name"),
+            pytest.param("cid", "s", {"refresh_lock": "mysql://db"}, "refresh_lock", id="lock"),
+            pytest.param("cid", "***", {}, "password", id="masked-secret"),
+            pytest.param("cid", "s", {"oauth_store": "***"}, "oauth_store", id="masked-store"),
+            pytest.param("cid", "s", {"token_lock": " *** "}, "token_lock", id="masked-lock"),
+            pytest.param("cid", "s", {"refresh_token": "***"}, "refresh_token", id="masked-token"),
+            pytest.param(
+                "cid",
+                "s",
+                {"token_store": "file:/a.json", "oauth_store": "file:/b.json"},
+                "token_store",
+                id="both",
+            ),
             pytest.param("cid", "s", {"timeout": "soon"}, "timeout", id="timeout"),
             pytest.param("cid", "s", {"timeout": 0}, "timeout", id="timeout-zero"),
             pytest.param("cid", "s", {"page_size": 5000}, "page_size", id="page-size-max"),
@@ -127,6 +140,32 @@ class TestConfig:
             parse_connection_config("x", login, password, extra)
         assert info.value.field == field
         assert repr(field) in str(info.value)
+
+    def test_the_message_names_the_connection(self) -> None:
+        with pytest.raises(
+            XeroConfigError, match=r"^Xero connection 'xero_ui', field 'oauth_store': holds '\*\*\*'"
+        ):
+            parse_connection_config("xero_ui", "cid", "s", {"oauth_store": "***"})
+
+    def test_deprecated_names_still_work(self) -> None:
+        config = parse_connection_config(
+            "x", "cid", "s", {"token_store": "file:/tmp/t.json", "token_lock": "postgres:meta"}
+        )
+        assert config.token_store == "file:/tmp/t.json" and config.token_lock == "postgres:meta"
+        assert config.deprecated_extras == ("token_store", "token_lock")
+        same = parse_connection_config(
+            "x", "cid", "s", {"token_store": "variable", "oauth_store": "variable"}
+        )
+        assert same.token_store == "variable"
+
+    def test_the_form_defaults_work_as_saved(self) -> None:
+        from xero import CONN_FIELDS
+
+        form = {name: field["schema"].get("default") for name, field in CONN_FIELDS.items()}
+        config = parse_connection_config("x", "cid", "s", form)
+        assert (
+            config.token_store == "variable" and config.token_lock == "file" and not config.deprecated_extras
+        )
 
     def test_extra_is_not_mutated(self) -> None:
         extra = {"tenant_ids": [f" {TENANT} "], "scopes": ["a", "a"], "refresh_token": " rt "}
@@ -154,9 +193,13 @@ class TestHook:
         assert XeroHook().xero_conn_id == "xero_default"
 
     def test_ui_field_behaviour(self) -> None:
+        from xero import get_provider_info
+
         ui = XeroHook.get_ui_field_behaviour()
         assert set(ui["hidden_fields"]) == {"host", "port", "schema"}
         assert ui["relabeling"] == {"login": "Client ID", "password": "Client Secret"}
+        [provided] = get_provider_info()["connection-types"]
+        assert provided["ui-field-behaviour"] == {key.replace("_", "-"): value for key, value in ui.items()}
 
     def test_constructor_does_no_io(self, monkeypatch) -> None:
         monkeypatch.delenv("AIRFLOW_CONN_XERO_DEFAULT", raising=False)
@@ -209,42 +252,100 @@ class TestHook:
         assert len(identity) == 1
 
 
+def stored_token(tmp_path, **token: Any) -> dict:
+    """Write ``token`` to the connection's token file (as a task or the consent step would) and return it."""
+    path = tmp_path / "tokens.json"
+    path.write_text(json.dumps(token))
+    return token
+
+
+@pytest.fixture
+def probe(requests_mock) -> list[str]:
+    """Serve the token endpoint like Xero: the client is checked first, then the refresh token (none valid)."""
+    bodies: list[str] = []
+
+    def token(request, context):
+        bodies.append(request.text)
+        context.status_code = 400
+        return {"error": "invalid_grant"}
+
+    requests_mock.post(TOKEN_URL, json=token)
+    return bodies
+
+
 class TestTestConnection:
-    def test_success(self, requests_mock, identity, monkeypatch, tmp_path) -> None:
-        set_connection(monkeypatch, tmp_path, refresh_token="rt-boot")
+    """The Test button checks the settings and the client, and lists organisations, spending no token."""
+
+    def test_a_stored_access_token_lists_the_organisations(self, requests_mock, probe, monkeypatch, tmp_path):
+        set_connection(monkeypatch, tmp_path)
+        token = stored_token(
+            tmp_path, access_token="at-stored", refresh_token="rt-stored", expires_at=1_700_000_000.0 + 900
+        )
         requests_mock.get(f"{API}/connections", json=CONNECTIONS)
         ok, message = hook().test_connection()
-        assert ok is True
+        assert ok is True, message
         assert "2 Xero organisation" in message and "Demo Company (AU)" in message
         assert [r.method for r in requests_mock.request_history] == ["POST", "GET"]
+        assert requests_mock.request_history[-1].headers["Authorization"] == "Bearer at-stored"
+        assert "rt-stored" not in probe[0]  # the real refresh token is never offered
+        assert json.loads((tmp_path / "tokens.json").read_text()) == token  # nothing stored
 
-    def test_invalid_grant(self, requests_mock, monkeypatch, tmp_path) -> None:
-        set_connection(monkeypatch, tmp_path, refresh_token="rt-spent-value")
-        requests_mock.post(TOKEN_URL, status_code=400, json={"error": "invalid_grant"})
+    def test_a_refresh_token_is_not_spent(self, requests_mock, probe, monkeypatch, tmp_path) -> None:
+        set_connection(monkeypatch, tmp_path, refresh_token="rt-boot")
         ok, message = hook().test_connection()
-        assert ok is False and "consent step" in message
+        assert ok is True, message
+        assert "Xero accepted the Client ID and Client Secret" in message and "does not spend it" in message
+        assert len(probe) == 1 and "rt-boot" not in probe[0]
+        assert not (tmp_path / "tokens.json").exists()
+
+    def test_no_consent_yet_names_the_command(self, probe, monkeypatch, tmp_path) -> None:
+        set_connection(monkeypatch, tmp_path)
+        ok, message = hook().test_connection()
+        assert ok is True and "python -m xero auth --conn-id xero_default" in message
+
+    def test_wrong_client_secret(self, requests_mock, monkeypatch, tmp_path) -> None:
+        set_connection(monkeypatch, tmp_path, refresh_token="rt-spent-value")
+        requests_mock.post(TOKEN_URL, status_code=400, json={"error": "invalid_client"})
+        ok, message = hook().test_connection()
+        assert ok is False and "invalid_client" in message and "password (Client Secret)" in message
         assert "rt-spent-value" not in message and CLIENT_SECRET not in message
+
+    def test_custom_connection_gets_a_token_it_does_not_store(self, requests_mock, monkeypatch, tmp_path):
+        set_connection(monkeypatch, tmp_path, grant_type="client_credentials")
+        requests_mock.post(TOKEN_URL, json={"access_token": "at-cc", "expires_in": 1800})
+        requests_mock.get(f"{API}/connections", json=CONNECTIONS[:1])
+        ok, message = hook().test_connection()
+        assert ok is True and "Demo Company (AU)" in message
+        assert requests_mock.request_history[-1].headers["Authorization"] == "Bearer at-cc"
+        assert not (tmp_path / "tokens.json").exists()
 
     def test_bad_config(self, monkeypatch, tmp_path) -> None:
         set_connection(monkeypatch, tmp_path, page_size=0)
         ok, message = hook().test_connection()
         assert ok is False and "page_size" in message
 
+    def test_masked_field_saved_by_the_form(self, monkeypatch, tmp_path) -> None:
+        set_connection(monkeypatch, tmp_path, token_store="***")
+        ok, message = hook().test_connection()
+        assert ok is False and "'token_store'" in message and "'***'" in message
+
     def test_missing_connection_never_raises(self, monkeypatch) -> None:
         monkeypatch.delenv("AIRFLOW_CONN_NOPE", raising=False)
         ok, message = XeroHook(xero_conn_id="nope").test_connection()
-        assert ok is False and message
+        assert ok is False and "'nope'" in message
 
-    def test_configured_tenant_not_connected(self, requests_mock, identity, monkeypatch, tmp_path) -> None:
-        set_connection(monkeypatch, tmp_path, refresh_token="rt-boot", tenant_ids=["not-a-connected-tenant"])
+    def test_configured_tenant_not_connected(self, requests_mock, probe, monkeypatch, tmp_path) -> None:
+        set_connection(monkeypatch, tmp_path, tenant_ids=["not-a-connected-tenant"])
+        stored_token(tmp_path, access_token="at-stored", expires_at=1_700_000_000.0 + 900)
         requests_mock.get(f"{API}/connections", json=CONNECTIONS)
         ok, message = hook().test_connection()
-        assert ok is False and "not-a-connected-tenant" in message
+        assert ok is False and "not-a-connected-tenant" in message and "tenant_ids" in message
 
-    def test_forbidden(self, requests_mock, identity, monkeypatch, tmp_path) -> None:
-        set_connection(monkeypatch, tmp_path, refresh_token="rt-boot")
+    def test_refused_access_token(self, requests_mock, probe, monkeypatch, tmp_path) -> None:
+        set_connection(monkeypatch, tmp_path)
+        stored_token(tmp_path, access_token="at-stored", expires_at=1_700_000_000.0 + 900)
         requests_mock.get(
             f"{API}/connections", status_code=401, json={"Title": "Unauthorized", "Detail": "Unauthorized"}
         )
         ok, message = hook().test_connection()
-        assert ok is False and "HTTP 401" in message and "at-hook-1" not in message
+        assert ok is False and "HTTP 401" in message and "at-stored" not in message

@@ -94,8 +94,9 @@ class Backend(abc.ABC):
         """Open a connection, run one transaction in UTC, commit or roll back, and close the connection.
 
         :param schema: the warehouse schema; sets the session's :attr:`Session.prefix`.
+        :raises XeroWarehouseError: when the connection cannot be opened (naming the connection to fix).
         """
-        conn = self.hook.get_conn()
+        conn = self.connect()
         try:
             session = self._begin(conn)
             session.prefix = self._prefix(session, schema)
@@ -107,6 +108,15 @@ class Backend(abc.ABC):
             conn.commit()
         finally:
             conn.close()
+
+    def connect(self) -> Any:
+        """Open a DB-API connection; a failure names the Airflow connection and the setting to fix."""
+        try:
+            return self.hook.get_conn()
+        except Exception as exc:
+            from xero.warehouse.errors import open_failed
+
+            raise open_failed(self.hook.get_conn_id(), self.dialect, self.hook, exc) from None
 
     @abc.abstractmethod
     def _begin(self, conn: Any) -> Session:

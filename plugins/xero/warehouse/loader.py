@@ -142,15 +142,21 @@ class Warehouse:
 
     @classmethod
     def from_conn_id(cls, conn_id: str = "xero_warehouse", schema: str = "xero", **kwargs: Any) -> Warehouse:
-        """Build a warehouse from an Airflow connection (``duckdb``: host = file path; ``postgres``)."""
-        from airflow.sdk import BaseHook
+        """Build a warehouse from an Airflow connection (``duckdb``: host = file path; ``postgres``).
 
-        connection = BaseHook.get_connection(conn_id)
+        :raises XeroWarehouseError: when the connection does not exist or is of another type.
+        """
+        from airflow.sdk import BaseHook
+        from airflow.sdk.exceptions import AirflowNotFoundException
+
+        from xero.warehouse.errors import missing_connection, unsupported_type
+
+        try:
+            connection = BaseHook.get_connection(conn_id)
+        except AirflowNotFoundException:
+            raise missing_connection(conn_id) from None
         if connection.conn_type not in ("duckdb", "postgres", "postgresql"):
-            raise ValueError(
-                f"warehouse connection {conn_id!r} has conn_type {connection.conn_type!r}; "
-                "supported: duckdb, postgres"
-            )
+            raise unsupported_type(conn_id, connection.conn_type)
         return cls.from_hook(connection.get_hook(), schema=schema, **kwargs)
 
     @property
