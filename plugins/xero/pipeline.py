@@ -47,6 +47,17 @@ def _reset_dir(path: Path) -> Path:
     return path
 
 
+def _input_dir(path: Path, step: str) -> Path:
+    """Return ``path``, the output of an earlier step of this run, or say why it is missing and what to do."""
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"{path} is missing: the {step} step of this run must run again first (its run's work folder was "
+            "removed by the clean-up task, or it never ran); clear the extract task of this organisation and "
+            "entity together with its downstream tasks"
+        )
+    return path
+
+
 def plan(
     xero_conn_id: str,
     warehouse_conn_id: str,
@@ -156,12 +167,14 @@ def extract(
     :param hook_options: keyword arguments for :class:`~xero.hooks.XeroHook` (``sleep``, ``clock``,
         ``retry_wait``, ``governor_dir``), mostly for tests.
     """
+    from xero.cleanup import mark_run_dir
     from xero.exceptions import XeroDailyLimitReached
     from xero.governor import STATE_DIR_ENV
     from xero.hooks import XeroHook
 
     spec = get_entity(entity)
     since = datetime.fromisoformat(modified_since) if modified_since else None
+    mark_run_dir(data_dir, run_id)  # names the run owning the folder, for the clean-up of abandoned folders
     base = work_dir(data_dir, run_id, tenant_id, entity)
     landing = _reset_dir(base / "landing")
     options = {"governor_dir": os.environ.get(STATE_DIR_ENV) or Path(data_dir) / "_governor"}
@@ -232,7 +245,7 @@ def transform(extracted: dict[str, Any], max_bad_share: float = DEFAULT_MAX_BAD_
     spec = get_entity(extracted["entity"])
     base = Path(extracted["work_dir"])
     organisation = extracted.get("tenant_name") or extracted["tenant_id"]
-    pages = sorted((base / "landing").glob("page-*.json"))
+    pages = sorted(_input_dir(base / "landing", "extract").glob("page-*.json"))
     normalized = normalize_pages(spec, extracted["tenant_id"], pages, _reset_dir(base / "normalized"))
     try:
         validated = validate_tables(
@@ -272,7 +285,7 @@ def load(transformed: dict[str, Any], warehouse_conn_id: str, schema: str, run_i
     result = warehouse.load(
         transformed["tenant_id"],
         spec,
-        base / "validated",
+        _input_dir(base / "validated", "validate"),
         watermark=watermark,
         run_id=run_id,
         stats={
