@@ -9,10 +9,12 @@ external asset, so they render the same offline, from disk or served by the Airf
 
     <data_dir>/data_docs/index.html
     <data_dir>/data_docs/<tenant>/<entity>/<run>.html   (the report)
-    <data_dir>/data_docs/<tenant>/<entity>/<run>.json   (the figures behind it; the index is built from these)
+    <data_dir>/data_docs/<tenant>/<entity>/<run>.json   (the figures behind it)
+    <data_dir>/data_docs/<tenant>/<entity>/runs.json    (the runs kept; the index is built from these)
 
 Concurrent validations of one run publish side by side: each writes its own files, and the index is rebuilt under
-an exclusive ``flock`` on ``<site>/.lock`` from every report present, so the last writer's index lists them all.
+an exclusive ``flock`` on ``<site>/.lock`` from every ``runs.json`` present, so the last writer's index lists them
+all.
 Jinja2 is imported when a page is rendered, never at import.
 """
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import re
@@ -33,6 +36,7 @@ __all__ = [
     "DEFAULT_KEEP_RUNS",
     "KEEP_RUNS_ENV",
     "CheckTally",
+    "IndexEntry",
     "Report",
     "keep_runs",
     "publish",
@@ -48,6 +52,8 @@ KEEP_RUNS_ENV = "XERO_DATA_DOCS_RUNS"
 SITE_FOLDER = "data_docs"
 #: Reasons listed on a report page.
 REPORT_REASONS = 20
+#: The list of an organisation × entity's runs in its folder, which the index is built from.
+RUNS_FILE = "runs.json"
 
 _TEMPLATES = Path(__file__).with_name("templates") / "datadocs"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -176,6 +182,9 @@ def publish(site: str | Path, report: Report, keep: int | None = None) -> Path:
     """Write ``report``'s page into ``site``, prune the organisation × entity to its ``keep`` latest runs and
     rebuild the index; return the page's path.
 
+    Each organisation × entity folder keeps a ``runs.json`` listing its runs, so the index is rebuilt from one
+    small file per organisation × entity, not from every report.
+
     :param keep: runs kept per organisation × entity (default :func:`keep_runs`).
     """
     site = Path(site)
@@ -185,16 +194,46 @@ def publish(site: str | Path, report: Report, keep: int | None = None) -> Path:
     with _locked(site):
         _write(page.with_suffix(".json"), report.to_json())
         _write(page, _render("run.html", report=report, index="../../index.html", reasons=_top(report)))
-        _prune(page.parent, keep)
-        _write(site / "index.html", render_index(_reports(site)))
+        runs = _prune(page.parent, keep)
+        _write(page.parent / RUNS_FILE, json.dumps([asdict(run) for run in runs], indent=1))
+        _write(site / "index.html", render_index(_entries(site)))
     return page
 
 
-def render_index(reports: Iterable[Report]) -> str:
+@dataclass(frozen=True)
+class IndexEntry:
+    """One run of one organisation × entity, as the index shows it."""
+
+    tenant_id: str
+    organisation: str
+    entity: str
+    run_id: str
+    page: str
+    status: str
+    validated_at: str
+    records: int
+    quarantined: int
+
+    @classmethod
+    def of(cls, report: Report) -> IndexEntry:
+        return cls(
+            report.tenant_id,
+            report.organisation,
+            report.entity,
+            report.run_id,
+            report.page,
+            report.status,
+            report.validated_at,
+            report.records,
+            report.quarantined,
+        )
+
+
+def render_index(entries: Iterable[IndexEntry]) -> str:
     """Return the index page: organisations (by name) × entities, each with its runs, newest first."""
-    rows: dict[tuple[str, str], list[Report]] = {}
-    for report in reports:
-        rows.setdefault((report.tenant_id, report.entity), []).append(report)
+    rows: dict[tuple[str, str], list[IndexEntry]] = {}
+    for entry in entries:
+        rows.setdefault((entry.tenant_id, entry.entity), []).append(entry)
     table = []
     for runs in rows.values():
         runs.sort(key=lambda r: r.validated_at, reverse=True)
@@ -208,36 +247,46 @@ def render_index(reports: Iterable[Report]) -> str:
 class _IndexRow:
     organisation: str
     entity: str
-    runs: list[Report]
+    runs: list[IndexEntry]
 
 
 def _top(report: Report) -> list[tuple[str, int]]:
     return sorted(report.reasons.items(), key=lambda item: (-item[1], item[0]))[:REPORT_REASONS]
 
 
-def _reports(site: Path) -> Iterator[Report]:
-    for path in sorted(site.glob("*/*/*.json")):
+def _entries(site: Path) -> Iterator[IndexEntry]:
+    for path in sorted(site.glob(f"*/*/{RUNS_FILE}")):
         try:
-            yield Report.from_json(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError, TypeError, KeyError):
-            continue  # removed meanwhile or not a report: the index lists what it can read
+            yield from (IndexEntry(**entry) for entry in json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):
+            continue  # unreadable: the index lists what it can read
 
 
-def _prune(folder: Path, keep: int) -> None:
-    """Remove the reports of one organisation × entity beyond the ``keep`` most recently validated."""
+def _prune(folder: Path, keep: int) -> list[IndexEntry]:
+    """Remove the reports of one organisation × entity beyond the ``keep`` most recently validated; return the
+    index entries of those kept, newest first."""
     dated = []
     for path in folder.glob("*.json"):
+        if path.name == RUNS_FILE:
+            continue
         try:
-            dated.append((Report.from_json(path.read_text(encoding="utf-8")).validated_at, path))
+            dated.append((IndexEntry.of(Report.from_json(path.read_text(encoding="utf-8"))), path))
         except (OSError, ValueError, TypeError, KeyError):
             continue
-    dated.sort(reverse=True)
+    dated.sort(key=lambda item: item[0].validated_at, reverse=True)
     for _, path in dated[keep:]:
         path.with_suffix(".html").unlink(missing_ok=True)
         path.unlink(missing_ok=True)
+    return [entry for entry, _ in dated[:keep]]
 
 
 def _render(template: str, **values: Any) -> str:
+    return _environment().get_template(template).render(**values)
+
+
+@functools.cache
+def _environment() -> Any:
+    """Return the templates' environment (compiled once per process)."""
     import jinja2
 
     environment = jinja2.Environment(
@@ -249,7 +298,7 @@ def _render(template: str, **values: Any) -> str:
     )
     environment.filters["number"] = lambda value: f"{value:,}"
     environment.filters["percent"] = lambda value: f"{value:.1%}"
-    return environment.get_template(template).render(**values)
+    return environment
 
 
 def _write(path: Path, text: str) -> None:

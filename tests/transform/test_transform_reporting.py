@@ -200,7 +200,7 @@ class TestSite:
                 datadocs.publish(site, _report(tenant_id, f"run{n}", f"2026-12-0{n + 1}T10:00:00+00:00"))
         for tenant_id in (TENANT, OTHER_TENANT):
             kept = sorted(p.name for p in (site / tenant_id / "accounts").iterdir())
-            assert kept == [f"run{n}.{kind}" for n in (2, 3, 4) for kind in ("html", "json")]
+            assert kept == [f"run{n}.{kind}" for n in (2, 3, 4) for kind in ("html", "json")] + ["runs.json"]
         index = parse(site / "index.html")
         assert sorted(url for url in index.urls) == sorted(
             f"{tenant_id}/accounts/run{n}.html" for tenant_id in (TENANT, OTHER_TENANT) for n in (2, 3, 4)
