@@ -1,4 +1,4 @@
-"""Scheduled incremental Xero sync: tenants × entities → extract → validate → load → marts.
+"""Scheduled incremental Xero sync: tenants × entities → extract → validate → load → marts, then clean-up.
 
 Configuration comes from the environment (read here, cheaply) and can be overridden per run through the DAG's
 params. Nothing heavy is imported at parse time: the operators import their libraries when they run.
@@ -92,8 +92,19 @@ def xero_sync() -> None:
 
         return summarize(results)
 
+    @task
+    def clean_up(data_dir: str) -> dict:
+        """Remove this run's work folders, and those earlier runs left behind (``XERO_WORK_RETENTION_HOURS``)."""
+        from airflow.sdk import get_current_context
+
+        from xero.cleanup import clean_up
+
+        ti = get_current_context()["ti"]
+        return clean_up(data_dir, ti.run_id, lambda run: ti.get_dagrun_state(ti.dag_id, run)).as_dict()
+
     loaded >> marts
-    summary(loaded.output)  # type: ignore[arg-type]  # an XComArg, resolved to the list at run time
+    summarized = summary(loaded.output)  # type: ignore[arg-type]  # an XComArg, resolved to the list at run time
+    [marts, summarized] >> clean_up("{{ params.data_dir }}").as_teardown()
 
 
 xero_sync()

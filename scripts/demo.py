@@ -114,6 +114,7 @@ def print_summary(calls: dict[str, int]) -> None:
             print(f"  {names.get(tenant_id, tenant_id):<26} {table:<18} {count:>7}")
     quarantined = query("select count(*) from {{ schema }}._quarantine")[0][0]
     print(f"\nQuarantined rows: {quarantined} (table xero._quarantine, with the reason for each)")
+    print(f"Validation reports (Data Docs, open in a browser): {HOME / 'data' / 'data_docs' / 'index.html'}")
     total_calls = sum(row[4] for row in state)
     total_changed = sum(row[3] for row in state)
     if total_changed == 0:

@@ -23,7 +23,7 @@ def dag():
 
 
 def test_tasks_and_order(dag) -> None:
-    assert set(dag.task_dict) == {"plan", "extract", "validate", "load", "marts", "summary"}
+    assert set(dag.task_dict) == {"plan", "extract", "validate", "load", "marts", "summary", "clean_up"}
     assert dag.task_dict["extract"].upstream_task_ids == {"plan"}
     assert dag.task_dict["validate"].upstream_task_ids == {"extract"}
     assert dag.task_dict["load"].upstream_task_ids == {"validate"}

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from airflow.sdk import BaseOperator
 
 from xero import pipeline
+from xero.links import XeroDataDocsLink
 
 _Execute = TypeVar("_Execute", bound=Callable[..., Any])
 
@@ -161,11 +162,14 @@ class XeroExtractOperator(BaseOperator):
 class XeroTransformOperator(BaseOperator):
     """Normalise and validate what one extract landed; failing rows go to quarantine.
 
+    Its "Data Docs" link opens the validation's report (:mod:`xero.datadocs`), served by the api-server.
+
     :param extracted: the extract step's result.
     :param max_bad_share: fail when a larger share of records is bad.
     """
 
     template_fields: Sequence[str] = ("max_bad_share",)
+    operator_extra_links = (XeroDataDocsLink(),)
 
     def __init__(
         self,

@@ -8,7 +8,6 @@ functions that need them.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import os
@@ -33,32 +32,29 @@ def _safe(part: str) -> str:
 
 
 def work_dir(data_dir: str | Path, run_id: str, tenant_id: str, entity: str) -> Path:
-    """Return the directory holding one tenant × entity's files for one run."""
+    """Return the directory holding one tenant × entity's files for one run.
+
+    The run's folder (``<data_dir>/<run>``, see :mod:`xero.cleanup`) is removed by the DAG's clean-up teardown
+    once the run's tasks are done; nothing else deletes it while the run goes on.
+    """
     return Path(data_dir) / _safe(run_id) / _safe(tenant_id) / _safe(entity)
 
 
-def data_docs_dir(data_dir: str | Path, tenant_id: str, entity: str) -> Path:
-    """Return where the latest validation of ``tenant_id`` × ``entity`` keeps its Great Expectations Data Docs.
-
-    Outside the run's work directory (removed once the load commits), so the report of the latest run stays.
-    """
-    return Path(data_dir) / "data_docs" / _safe(tenant_id) / entity
-
-
 def _reset_dir(path: Path) -> Path:
-    """Empty ``path`` (a retried task starts from scratch) and return it.
-
-    A committed load removes its run's folders once they are empty (:func:`load`), possibly between the
-    creation of a parent and of ``path`` here: creating the folders is then simply tried again.
-    """
+    """Empty ``path`` (a retried task starts from scratch) and return it."""
     shutil.rmtree(path, ignore_errors=True)
-    for attempt in range(3):
-        try:
-            path.mkdir(parents=True)
-            break
-        except FileNotFoundError:
-            if attempt == 2:
-                raise
+    path.mkdir(parents=True)
+    return path
+
+
+def _input_dir(path: Path, step: str) -> Path:
+    """Return ``path``, the output of an earlier step of this run, or say why it is missing and what to do."""
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"{path} is missing: the {step} step of this run must run again first (its run's work folder was "
+            "removed by the clean-up task, or it never ran); clear the extract task of this organisation and "
+            "entity together with its downstream tasks"
+        )
     return path
 
 
@@ -171,12 +167,14 @@ def extract(
     :param hook_options: keyword arguments for :class:`~xero.hooks.XeroHook` (``sleep``, ``clock``,
         ``retry_wait``, ``governor_dir``), mostly for tests.
     """
+    from xero.cleanup import mark_run_dir
     from xero.exceptions import XeroDailyLimitReached
     from xero.governor import STATE_DIR_ENV
     from xero.hooks import XeroHook
 
     spec = get_entity(entity)
     since = datetime.fromisoformat(modified_since) if modified_since else None
+    mark_run_dir(data_dir, run_id)  # names the run owning the folder, for the clean-up of abandoned folders
     base = work_dir(data_dir, run_id, tenant_id, entity)
     landing = _reset_dir(base / "landing")
     options = {"governor_dir": os.environ.get(STATE_DIR_ENV) or Path(data_dir) / "_governor"}
@@ -223,6 +221,7 @@ def extract(
         "entity": entity,
         "modified_since": modified_since,
         "data_dir": str(data_dir),
+        "run_id": run_id,
         "work_dir": str(base),
         "pages": pages,
         "records": records,
@@ -236,23 +235,37 @@ def extract(
 def transform(extracted: dict[str, Any], max_bad_share: float = DEFAULT_MAX_BAD_SHARE) -> dict[str, Any]:
     """Normalise the landing pages into typed Parquet and validate them; bad rows go to quarantine.
 
-    The validation report (Great Expectations Data Docs) of the latest run is kept under
-    :func:`data_docs_dir`.
+    Logs what was checked, kept and quarantined (and why), and publishes the validation's page in the Data Docs
+    site under the data directory (:mod:`xero.datadocs`), also when too many records fail.
     """
+    from xero.datadocs import site_dir
     from xero.normalize import normalize_pages
-    from xero.validate import validate_tables
+    from xero.validate import DocsLabel, XeroValidationFailed, describe, validate_tables
 
     spec = get_entity(extracted["entity"])
     base = Path(extracted["work_dir"])
-    pages = sorted((base / "landing").glob("page-*.json"))
+    organisation = extracted.get("tenant_name") or extracted["tenant_id"]
+    pages = sorted(_input_dir(base / "landing", "extract").glob("page-*.json"))
     normalized = normalize_pages(spec, extracted["tenant_id"], pages, _reset_dir(base / "normalized"))
-    validated = validate_tables(
-        spec,
-        base / "normalized",
-        _reset_dir(base / "validated"),
-        max_bad_share=max_bad_share,
-        data_docs_dir=_reset_dir(data_docs_dir(extracted["data_dir"], extracted["tenant_id"], spec.name)),
-    )
+    try:
+        validated = validate_tables(
+            spec,
+            base / "normalized",
+            _reset_dir(base / "validated"),
+            max_bad_share=max_bad_share,
+            data_docs_dir=site_dir(extracted["data_dir"]),
+            docs_label=DocsLabel(
+                extracted["tenant_id"],
+                extracted.get("run_id") or base.parent.parent.name,
+                extracted.get("tenant_name"),
+            ),
+        )
+    except XeroValidationFailed as exc:
+        for line in describe(exc.result, organisation):
+            log.error("%s", line)
+        raise
+    for line in describe(validated, organisation):
+        log.info("%s", line)
     watermark = normalized.max_cursor
     return {
         **extracted,
@@ -272,7 +285,7 @@ def load(transformed: dict[str, Any], warehouse_conn_id: str, schema: str, run_i
     result = warehouse.load(
         transformed["tenant_id"],
         spec,
-        base / "validated",
+        _input_dir(base / "validated", "validate"),
         watermark=watermark,
         run_id=run_id,
         stats={
@@ -283,10 +296,6 @@ def load(transformed: dict[str, Any], warehouse_conn_id: str, schema: str, run_i
             "validation": transformed["validation"],
         },
     )
-    shutil.rmtree(base, ignore_errors=True)  # committed: the run's files are no longer needed
-    for folder in (base.parent, base.parent.parent):  # the tenant's and the run's folders, once empty
-        with contextlib.suppress(OSError):
-            folder.rmdir()
     loaded = {
         "tenant_id": transformed["tenant_id"],
         "tenant_name": transformed.get("tenant_name"),

@@ -13,7 +13,10 @@ This module owns the data-quality gate between the normaliser and the warehouse:
   line items, payment amounts above zero);
 * **quarantine**: a failing row moves to the quarantine with the expectation as reason, together
   with its parent or children (one quarantine row per record, holding the record's ``_raw``);
-* **threshold**: :class:`XeroValidationFailed` when more than ``max_bad_share`` of the records failed.
+* **threshold**: :class:`XeroValidationFailed` when more than ``max_bad_share`` of the records failed;
+* **reporting**: a few log lines saying what was checked (:func:`describe`), and the run's page in the Data
+  Docs site (:mod:`xero.datadocs`, built from the suites' results). Great Expectations itself stays quiet:
+  its loggers below WARNING, no progress bars, no analytics, no Data Docs of its own (they need a CDN).
 
 The work is streamed in two passes so memory does not grow with the run. Pass 1 reads only the
 columns the expectations need (never ``_raw``; low-cardinality strings as dictionaries), parents
@@ -29,6 +32,8 @@ Great Expectations (~3 s to import), pandas and pyarrow are imported inside func
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
 import re
 import shutil
@@ -40,6 +45,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from xero.datadocs import CheckTally, Report, publish
 from xero.entities import Entity, Table, get_entity
 
 if TYPE_CHECKING:
@@ -48,8 +54,10 @@ if TYPE_CHECKING:
     import pyarrow.parquet as pq
 
 __all__ = [
+    "DocsLabel",
     "ValidationResult",
     "XeroValidationFailed",
+    "describe",
     "reason_key",
     "validate_tables",
     "validation_summary",
@@ -88,7 +96,7 @@ class ValidationResult:
     :param reasons: quarantined records per reason (without the offending values), most frequent first.
     :param max_cursor: the largest ``updated_date_utc`` written to the parent table, if any.
     :param files: Parquet file per table name, plus ``_quarantine``.
-    :param data_docs: the Data Docs index page, when written.
+    :param data_docs: this validation's Data Docs page, when written.
     """
 
     entity: str
@@ -117,6 +125,49 @@ class ValidationResult:
 def validation_summary(result: ValidationResult) -> dict[str, Any]:
     """Return the JSON-able summary of ``result`` (counts, top reasons, files) for XCom."""
     return result.summary()
+
+
+def _counts(items: dict[str, int], top: int = TOP_REASONS) -> str:
+    shown = [f"{name} ({count:,})" for name, count in list(items.items())[:top]]
+    more = len(items) - len(shown)
+    return "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
+
+
+def _warnings(result: ValidationResult) -> dict[str, int]:
+    """Return the warnings of ``result`` (rows that loaded but broke a warning-level rule) per rule."""
+    found = getattr(result, "warnings", None)
+    if isinstance(found, dict):
+        return {str(name): int(count) for name, count in found.items()}
+    return {"warnings": int(found)} if isinstance(found, int) and found else {}
+
+
+def describe(result: ValidationResult, organisation: str | None = None) -> list[str]:
+    """Return the few lines a validation logs: what was checked, kept and quarantined and why, warnings, report.
+
+    :param organisation: the organisation's name (or id), for the first line.
+    """
+    kept = result.records - result.quarantined
+    lines = [
+        f"Validated {result.entity}{f' of {organisation}' if organisation else ''}: "
+        f"{result.records:,} records checked, {kept:,} kept, {result.quarantined:,} quarantined "
+        f"({result.bad_share:.1%}; the run fails above {result.max_bad_share:.1%})"
+        + (f", {result.duplicates_dropped:,} duplicate reads dropped" if result.duplicates_dropped else ""),
+        "Rows kept per table: " + ", ".join(f"{table} {count:,}" for table, count in result.rows.items()),
+    ]
+    if result.quarantined:
+        lines.append(
+            f"Quarantined by reason ({result.quarantined_by_normalizer:,} did not parse, "
+            f"{result.quarantined_by_validator:,} failed an expectation): {_counts(result.reasons)}"
+        )
+    else:
+        lines.append("Quarantined by reason: none")
+    warnings = _warnings(result)
+    lines.append(f"Warnings: {_counts(warnings) if warnings else 'none'}")
+    if result.data_docs:
+        lines.append(
+            f"Data Docs: {result.data_docs} (all runs: {Path(result.data_docs).parents[2] / 'index.html'})"
+        )
+    return lines
 
 
 class XeroValidationFailed(Exception):
@@ -156,8 +207,17 @@ class _Check:
     columns: tuple[str, ...] = ()
 
 
+#: Great Expectations' loggers log at INFO while importing and validating (hundreds of lines a task).
+_GX_LOGGERS = ("great_expectations", "tzlocal")
+
+
 def _import_gx() -> Any:
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    """Import Great Expectations with its chatter off: loggers at WARNING, analytics disabled."""
+    os.environ["GX_ANALYTICS_ENABLED"] = "False"
+    for name in _GX_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level in (logging.NOTSET, logging.DEBUG, logging.INFO):
+            logger.setLevel(logging.WARNING)
     import great_expectations as gx
 
     return gx
@@ -303,6 +363,7 @@ class _Suite:
         self.definition = context.validation_definitions.add(
             gx.ValidationDefinition(name=name, data=batch, suite=suite)
         )
+        self.tally = CheckTally(table.name, self.checks)  # after add_expectation, which sets the ids
 
     def failures(self, rows: pa.Table, helpers: dict[str, pa.Array], prefix: str) -> dict[int, list[str]]:
         """Run the suite on ``rows``; return reasons per failing ``_seq`` (the parent's, for children).
@@ -315,6 +376,7 @@ class _Suite:
             return bad
         frame = _frame(rows, self.columns, helpers, self.set_columns)
         validation = self.definition.run(batch_parameters={"dataframe": frame}, result_format=_RESULT_FORMAT)
+        self.tally.add(validation)
         by_label = {check.expectation.id: check for check in self.checks}
         found: list[tuple[int, int, str, str | None]] = []
         for outcome in validation.results:
@@ -689,24 +751,63 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
-def _context(gx: Any, data_docs_dir: Path | None) -> Any:
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+def _context(gx: Any) -> Any:
+    """Return an in-memory context: no analytics, no progress bars, no Data Docs site of its own."""
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
 
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    if data_docs_dir is not None:
-        context.add_data_docs_site(
-            site_name="xero",
-            site_config={
-                "class_name": "SiteBuilder",
-                "store_backend": {
-                    "class_name": "TupleFilesystemStoreBackend",
-                    "base_directory": str(data_docs_dir),
-                },
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            },
-        )
-    return context
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        analytics_enabled=False,
+        progress_bars=ProgressBarsConfig(globally=False),
+    )
+    return gx.get_context(mode="ephemeral", project_config=config)
+
+
+@dataclass(frozen=True)
+class DocsLabel:
+    """Whose validation a Data Docs page reports: the organisation and the run.
+
+    :param tenant_id: the organisation's id.
+    :param run_id: the Airflow run (or any label of this validation).
+    :param tenant_name: the organisation's name, shown in the index.
+    """
+
+    tenant_id: str
+    run_id: str
+    tenant_name: str | None = None
+
+
+def _publish_docs(
+    site: Path, label: DocsLabel | None, result: ValidationResult, suites: dict[str, _Suite], failed: bool
+) -> Path:
+    """Publish ``result`` and what each expectation saw as this validation's page of the Data Docs site."""
+    from datetime import UTC
+
+    label = label or DocsLabel("unknown", f"manual__{datetime.now(UTC):%Y-%m-%dT%H:%M:%S}")
+    report = Report(
+        tenant_id=label.tenant_id,
+        tenant_name=label.tenant_name,
+        entity=result.entity,
+        run_id=label.run_id,
+        status="failed" if failed else "quarantined" if result.quarantined else "passed",
+        records=result.records,
+        kept=result.records - result.quarantined,
+        quarantined=result.quarantined,
+        quarantined_by_normalizer=result.quarantined_by_normalizer,
+        quarantined_by_validator=result.quarantined_by_validator,
+        duplicates_dropped=result.duplicates_dropped,
+        bad_share=result.bad_share,
+        max_bad_share=result.max_bad_share,
+        rows=dict(result.rows),
+        reasons=dict(result.reasons),
+        warnings=_warnings(result),
+        checks=[outcome for suite in suites.values() for outcome in suite.tally.outcomes],
+    )
+    return publish(site, report)
 
 
 def validate_tables(
@@ -717,6 +818,7 @@ def validate_tables(
     data_docs_dir: Path | None = None,
     *,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    docs_label: DocsLabel | None = None,
 ) -> ValidationResult:
     """Dedupe, validate and split the normaliser's output into final tables and a quarantine.
 
@@ -731,8 +833,10 @@ def validate_tables(
     :param normalized_dir: the normaliser's output directory.
     :param out_dir: directory for the validated tables and the quarantine.
     :param max_bad_share: largest allowed share of quarantined records (0.05 = 5 %).
-    :param data_docs_dir: when given, Great Expectations Data Docs (static HTML) are written there.
+    :param data_docs_dir: when given, the Data Docs site (:mod:`xero.datadocs`) this validation's page is
+        published into, whether or not the run passes.
     :param chunk_rows: parent rows validated at once.
+    :param docs_label: the organisation and run the page reports (default: an unknown organisation, now).
     :raises XeroValidationFailed: when ``quarantined / records`` exceeds ``max_bad_share``.
     """
     from xero.normalize import system_memory_pool
@@ -743,7 +847,7 @@ def validate_tables(
         raise ValueError(f"max_bad_share must be between 0 and 1, got {max_bad_share!r}")
     with system_memory_pool():
         return _validate(
-            entity, Path(normalized_dir), Path(out_dir), max_bad_share, data_docs_dir, chunk_rows
+            entity, Path(normalized_dir), Path(out_dir), max_bad_share, data_docs_dir, chunk_rows, docs_label
         )
 
 
@@ -754,6 +858,7 @@ def _validate(
     max_bad_share: float,
     data_docs_dir: Path | None,
     chunk_rows: int,
+    docs_label: DocsLabel | None,
 ) -> ValidationResult:
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -770,7 +875,7 @@ def _validate(
     winners = _winners(entity, table_path(normalized_dir, entity.table.name), normalizer_quarantine)
 
     gx = _import_gx()
-    context = _context(gx, data_docs_dir)
+    context = _context(gx)
     suites = {table.name: _Suite(gx, context, entity, table) for table in entity.tables}
     rules = _RULES.get(entity.name, ())
     parent_name = entity.table.name
@@ -863,11 +968,6 @@ def _validate(
     finally:
         sink.close()
 
-    docs_index = None
-    if data_docs_dir is not None:
-        context.build_data_docs()
-        docs_index = str(Path(data_docs_dir) / "index.html")
-
     normalizer_bad = normalizer_quarantine.num_rows
     records = winners.kept + normalizer_bad
     quarantined = normalizer_bad + validator_bad
@@ -884,8 +984,11 @@ def _validate(
         reasons=dict(reasons.most_common()),
         max_cursor=max_cursor,
         files={name: str(path) for name, path in files.items()},
-        data_docs=docs_index,
     )
-    if result.bad_share > max_bad_share:
+    failed = result.bad_share > max_bad_share
+    if data_docs_dir is not None:
+        page = _publish_docs(Path(data_docs_dir), docs_label, result, suites, failed)
+        result = dataclasses.replace(result, data_docs=str(page))
+    if failed:
         raise XeroValidationFailed(result)
     return result

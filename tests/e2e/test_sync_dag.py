@@ -142,12 +142,11 @@ def test_three_runs(tmp_path: Path, warehouse_env: tuple[str, str], monkeypatch:
             assert Decimal(payment_total) == sum(Decimal(str(p["Amount"])) for p in payments)
         before = {table: warehouse.snapshot(table) for table in TABLE_KEYS}
         data_dir = Path(env["XERO_DATA_DIR"])
-        reports = sorted(
-            p.relative_to(data_dir / "data_docs") for p in data_dir.glob("data_docs/*/*/index.html")
-        )
+        reports = sorted(p.relative_to(data_dir / "data_docs") for p in data_dir.glob("data_docs/*/*/*.html"))
         assert len(reports) == len(sb.tenants) * 4  # the validation report of every tenant × entity is kept
+        assert (data_dir / "data_docs" / "index.html").is_file()
         leftovers = [p for p in data_dir.iterdir() if p.name not in ("data_docs", "_governor")]
-        assert leftovers == []  # each run's work files are removed once its load commits
+        assert leftovers == []  # the clean-up teardown removed the run's work files
 
         # 2. Nothing changed: one call per tenant × entity, no row touched.
         sb.reset_requests()
