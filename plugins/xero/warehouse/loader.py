@@ -20,7 +20,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +29,8 @@ from xero.entities import ENTITIES, ChildTable, Entity, Table
 from xero.warehouse.base import Backend, Session, parquet_files
 from xero.warehouse.ddl import (
     QUARANTINE,
+    STALE_REASON,
+    STALE_SINCE,
     SYNC_STATE,
     add_column_sql,
     build_metadata,
@@ -69,6 +71,8 @@ class LoadResult:
     :param children_deleted: child rows removed from the updated parents before the rewrite.
     :param quarantined: quarantine rows stored for this tenant × entity.
     :param watermark: the watermark after the load.
+    :param stale: this tenant's parent rows whose later read is quarantined, after the load.
+    :param children: child rows written per child table.
     """
 
     inserted: int = 0
@@ -78,6 +82,8 @@ class LoadResult:
     children_deleted: int = 0
     quarantined: int = 0
     watermark: datetime | None = None
+    stale: int = 0
+    children: dict[str, int] = field(default_factory=dict)
 
     @property
     def loaded(self) -> int:
@@ -295,26 +301,30 @@ class Warehouse:
                 self._stage(session, child, tenant_id, data_dir)
                 self._classify_children(session, ent.table, child, tenant_id)
             actions = self._write_parent(session, ent.table, tenant_id, now, run_id)
-            replaced = deleted = 0
+            written: dict[str, int] = {}
+            deleted = 0
             for child in ent.children:
-                child_replaced, child_deleted = self._replace_children(
+                written[child.name], child_deleted = self._replace_children(
                     session, ent.table, child, tenant_id, now, run_id
                 )
-                replaced += child_replaced
                 deleted += child_deleted
             quarantined = self._store_quarantine(session, ent, tenant_id, data_dir, now, run_id)
+            stale = self._mark_stale(session, ent.table, tenant_id, now)
             result = LoadResult(
                 inserted=actions.get("insert", 0),
                 updated=actions.get("update", 0),
                 unchanged=actions.get("unchanged", 0),
-                children_replaced=replaced,
+                children_replaced=sum(written.values()),
                 children_deleted=deleted,
                 quarantined=quarantined,
                 watermark=_later(old_watermark, watermark),
+                stale=stale,
+                children=written,
             )
             self._write_sync_state(session, tenant_id, ent, result, run_id, now, stats or {})
         log.info(
-            "Loaded %s/%s: %d inserted, %d updated, %d unchanged, %d child rows replaced, %d quarantined",
+            "Loaded %s/%s: %d inserted, %d updated, %d unchanged, %d child rows replaced, %d quarantined, "
+            "%d stale",
             tenant_id,
             ent.name,
             result.inserted,
@@ -322,6 +332,7 @@ class Warehouse:
             result.unchanged,
             result.children_replaced,
             result.quarantined,
+            result.stale,
         )
         return result
 
@@ -542,6 +553,41 @@ class Warehouse:
         )
         return int(session.scalar(f"SELECT count(*) FROM {quote(raw)}"))
 
+    def _mark_stale(self, session: Session, table: Table, tenant_id: str, now: datetime) -> int:
+        """Say which stored rows are stale after this load; return how many of the tenant's rows are.
+
+        A kept read (written or unchanged) makes its row current: its marks are cleared. A record whose
+        latest read in the batch was quarantined (no later read of it was kept) keeps its stored row, now
+        marked: :data:`STALE_SINCE` (first time only) and :data:`STALE_REASON` (the latest reason). Needs the
+        staged quarantine (:meth:`_store_quarantine`).
+        """
+        target = session.table(table.name)
+        pk = quote(table.primary_key[0])
+        kept = quote(_kept_name(table))
+        session.execute(
+            f"UPDATE {target} SET {STALE_SINCE} = NULL, {STALE_REASON} = NULL "
+            f"WHERE tenant_id = ? AND {STALE_SINCE} IS NOT NULL AND {pk} IN (SELECT {pk} FROM {kept})",
+            (tenant_id,),
+        )
+        latest = (
+            "SELECT record_id, reason, _seq FROM (SELECT record_id, reason, _seq, row_number() OVER "
+            "(PARTITION BY record_id ORDER BY _seq DESC NULLS LAST) AS n "
+            "FROM _xero_raw_quarantine WHERE record_id IS NOT NULL) r WHERE n = 1"
+        )
+        session.execute(
+            f"UPDATE {target} SET {STALE_SINCE} = COALESCE({target}.{STALE_SINCE}, CAST(? AS TIMESTAMPTZ)), "
+            f"{STALE_REASON} = q.reason FROM ({latest}) q "
+            f"WHERE {target}.tenant_id = ? AND {target}.{pk} = q.record_id AND NOT EXISTS "
+            f"(SELECT 1 FROM {kept} k WHERE k.{pk} = q.record_id AND k._seq > q._seq)",
+            (now, tenant_id),
+        )
+        return int(
+            session.scalar(
+                f"SELECT count(*) FROM {target} WHERE tenant_id = ? AND {STALE_SINCE} IS NOT NULL",
+                (tenant_id,),
+            )
+        )
+
     def _write_sync_state(
         self,
         session: Session,
@@ -560,6 +606,7 @@ class Warehouse:
             "rows_loaded = CAST(? AS BIGINT), rows_inserted = CAST(? AS BIGINT), "
             "rows_updated = CAST(? AS BIGINT), rows_unchanged = CAST(? AS BIGINT), "
             "children_replaced = CAST(? AS BIGINT), rows_quarantined = CAST(? AS BIGINT), "
+            "stale_rows = CAST(? AS BIGINT), "
             f"api_calls = CAST(? AS BIGINT), stats = CAST(? AS {self._json}) "
             "WHERE tenant_id = ? AND entity = ?",
             (
@@ -572,6 +619,7 @@ class Warehouse:
                 result.unchanged,
                 result.children_replaced,
                 result.quarantined,
+                result.stale,
                 None if api_calls is None else int(api_calls),
                 json.dumps(stats, default=str, sort_keys=True),
                 tenant_id,
