@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -92,9 +93,21 @@ def test_a_disconnected_organisation_and_a_missing_scope_fail_alone(
         )
     }
     assert state == {(tenant, entity) for tenant in good for entity in ("accounts", "contacts", "invoices")}
-    # The marts were rebuilt from what loaded.
+    # The marts were rebuilt from what loaded, and their Asset event says what changed.
     [(revenue_rows,)] = warehouse.rows("select count(*) from {s}.xero__revenue_by_month")
     assert revenue_rows > 0
+    with sqlite3.connect(tmp_path / "airflow" / "airflow.db") as db:
+        [(extra,)] = db.execute("select extra from asset_event where source_task_id = 'marts'").fetchall()
+    lines = sum(expected[(tenant, "invoice_line_item")] for tenant in good)
+    assert json.loads(extra) == {
+        "loads": 6,
+        "rows_changed": {
+            "account": 2 * 10,
+            "contact": 2 * 15,
+            "invoice": 2 * 30,
+            "invoice_line_item": lines,
+        },
+    }
 
     # The summary is a table naming every tenant × entity, and the run failed naming each failure and why.
     failed = re.search(r"(\d+) part\(s\) of the Xero sync failed[^\n]*\n((?:\s+\S[^\n]*\n?)+)", output)
