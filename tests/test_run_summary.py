@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from xero import pipeline
+from xero import pipeline, summary
 from xero.operators import XeroLoadOperator, reporting_failure
 
 TARGETS = [
@@ -36,10 +36,10 @@ def loaded(tenant: str, name: str, entity: str, **values: Any) -> dict[str, Any]
 
 
 def test_every_chain_is_a_row_and_each_failure_is_named_with_its_error() -> None:
-    error = pipeline.failure_record(
+    error = summary.failure_record(
         "extract", TARGETS[1], PermissionError("missing scope: add accounting.payments.read")
     )
-    report = pipeline.summarize(
+    report = summary.summarize(
         [loaded("t1", "Acme Ltd", "invoices"), loaded("t2", "Bolt plc", "payments", stopped="daily limit")],
         targets=TARGETS,
         extracted=[{"tenant_id": "t2", "entity": "invoices", "records": 40, "api_calls": 1}],
@@ -66,8 +66,8 @@ def test_every_chain_is_a_row_and_each_failure_is_named_with_its_error() -> None
     ]
     assert lines[2].split() == ["Acme", "Ltd", "invoices", "12", "11", "1", "2", "1", "2", "ok"]
     assert lines[4].split()[:9] == ["Bolt", "plc", "invoices", "40", "-", "-", "-", "-", "1"]
-    with pytest.raises(pipeline.XeroRunFailed) as failed:
-        pipeline.raise_for_failures(report)
+    with pytest.raises(summary.XeroRunFailed) as failed:
+        summary.raise_for_failures(report)
     message = str(failed.value)
     assert message.splitlines() == [
         "2 part(s) of the Xero sync failed (everything else loaded):",
@@ -77,36 +77,36 @@ def test_every_chain_is_a_row_and_each_failure_is_named_with_its_error() -> None
 
 
 def test_a_run_where_everything_loaded_passes() -> None:
-    report = pipeline.summarize(
+    report = summary.summarize(
         [loaded(t["tenant_id"], t["tenant_name"], t["entity"]) for t in TARGETS], targets=TARGETS
     )
     assert report["failed"] == []
-    pipeline.raise_for_failures(report)
+    summary.raise_for_failures(report)
     assert report["tenants"]["t1"]["entities"]["invoices"]["stale"] == 1
 
 
 def test_failed_plan_and_marts_fail_the_run() -> None:
-    report = pipeline.summarize(
-        [], targets=None, failures=[pipeline.failure_record("plan", {}, RuntimeError("warehouse down"))]
+    report = summary.summarize(
+        [], targets=None, failures=[summary.failure_record("plan", {}, RuntimeError("warehouse down"))]
     )
     assert [(f["step"], f["error"]) for f in report["failed"]] == [("plan", "RuntimeError: warehouse down")]
-    report = pipeline.summarize(
+    report = summary.summarize(
         [loaded(t["tenant_id"], t["tenant_name"], t["entity"]) for t in TARGETS],
         targets=TARGETS,
         states={"plan": "success", "marts": "failed", "sync.load_0": "success"},
     )
-    with pytest.raises(pipeline.XeroRunFailed, match=r"the run: marts failed: task failed"):
-        pipeline.raise_for_failures(report)
+    with pytest.raises(summary.XeroRunFailed, match=r"the run: marts failed: task failed"):
+        summary.raise_for_failures(report)
 
 
 def test_long_errors_are_cut() -> None:
-    record = pipeline.failure_record("load", TARGETS[0], ValueError("x" * 2000))
-    assert len(record["error"]) == pipeline.ERROR_CHARS
+    record = summary.failure_record("load", TARGETS[0], ValueError("x" * 2000))
+    assert len(record["error"]) == summary.ERROR_CHARS
     assert record["tenant_name"] == "Acme Ltd" and record["entity"] == "invoices"
 
 
 def test_changes_count_rows_per_table() -> None:
-    assert pipeline.changes(
+    assert summary.changes(
         [
             loaded("t1", "Acme Ltd", "invoices"),
             loaded("t2", "Bolt plc", "payments", rows_changed={"payment": 3}),
@@ -131,7 +131,7 @@ def test_a_failing_step_leaves_its_error_for_the_summary(monkeypatch: pytest.Mon
     ti = _TaskInstance()
     with pytest.raises(ConnectionError):
         operator.execute({"ti": ti, "run_id": "r"})
-    assert ti.pushed[pipeline.FAILURE_KEY] == {
+    assert ti.pushed[summary.FAILURE_KEY] == {
         "tenant_id": "t2",
         "tenant_name": "Bolt plc",
         "entity": "invoices",

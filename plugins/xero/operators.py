@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from xero import pipeline
+from xero import pipeline, summary
 
 if TYPE_CHECKING:
     from airflow.sdk import XComArg
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 @contextmanager
 def reporting_failure(context: Any, step: str, target: Mapping[str, Any]) -> Iterator[None]:
-    """Push what failed and why (XCom key :data:`xero.pipeline.FAILURE_KEY`) before an error fails the task.
+    """Push what failed and why (XCom key :data:`xero.summary.FAILURE_KEY`) before an error fails the task.
 
     The run's summary reads these records to name each failed tenant × entity with its error. A reschedule
     is no failure and is not recorded; a retry that succeeds clears the record (Airflow clears a task's
@@ -35,9 +35,7 @@ def reporting_failure(context: Any, step: str, target: Mapping[str, Any]) -> Ite
         raise
     except Exception as exc:
         if context.get("ti") is not None:
-            context["ti"].xcom_push(
-                key=pipeline.FAILURE_KEY, value=pipeline.failure_record(step, target, exc)
-            )
+            context["ti"].xcom_push(key=summary.FAILURE_KEY, value=summary.failure_record(step, target, exc))
         raise
 
 
@@ -261,7 +259,7 @@ class XeroMartsOperator(BaseOperator):
         with reporting_failure(context, "marts", {}):
             pipeline.build_marts(self.warehouse_conn_id, self.schema, self.sql_dir)
         if self.load_task_id:
-            extra = pipeline.changes(_pull_all(context, self.load_task_id))
+            extra = summary.changes(_pull_all(context, self.load_task_id))
             for outlet in self.outlets:
                 context["outlet_events"][outlet].extra = extra
             self.log.info("Rows written per table: %s", extra["rows_changed"] or "none")
@@ -303,18 +301,18 @@ class XeroSummaryOperator(BaseOperator):
         states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id]).get(ti.run_id, {})
         plans = _pull_all(context, self.plan_task_id)
         reporting = dict.fromkeys([self.plan_task_id, *self.chain_task_ids, *sorted(self.upstream_task_ids)])
-        report = pipeline.summarize(
+        report = summary.summarize(
             _pull_all(context, self.chain_task_ids[-1]),
             targets=plans[0] if plans else None,
             extracted=_pull_all(context, self.chain_task_ids[0]),
             failures=[
                 failure
                 for task_id in reporting
-                for failure in _pull_all(context, task_id, pipeline.FAILURE_KEY)
+                for failure in _pull_all(context, task_id, summary.FAILURE_KEY)
             ],
             states={key: value for key, value in states.items() if key != self.task_id},
             chain_task_ids=self.chain_task_ids,
         )
         self.log.info("Xero sync of run %s:\n%s", ti.run_id, report["table"])
-        pipeline.raise_for_failures(report)
+        summary.raise_for_failures(report)
         return report
