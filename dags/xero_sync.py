@@ -33,6 +33,12 @@ MARTS = Asset(name="xero_marts", uri="file://xero/marts")
 CHAIN = "sync"
 
 
+def _named(field: str) -> str:
+    """Return the map-index template naming a chain's step by the entity and organisation in its input."""
+    item = f"task.{field}"
+    return f"{{{{ {item}['entity'] }}}} · {{{{ {item}['tenant_name'] or {item}['tenant_id'] }}}}"
+
+
 @dag(
     dag_id="xero_sync",
     schedule=os.environ.get("XERO_SYNC_SCHEDULE", "@hourly"),
@@ -122,7 +128,7 @@ def xero_sync() -> None:
             extracted=extracted.output,
             max_bad_share="{{ params.max_bad_share }}",
             max_bad_rows="{{ params.max_bad_rows }}",
-            map_index_template="{{ task.extracted['entity'] }} · {{ task.extracted['tenant_name'] }}",
+            map_index_template=_named("extracted"),
         )
         XeroLoadOperator(
             task_id="load",
@@ -130,7 +136,7 @@ def xero_sync() -> None:
             warehouse_conn_id="{{ params.warehouse_conn_id }}",
             schema="{{ params.schema }}",
             pool=WAREHOUSE_POOL,
-            map_index_template="{{ task.transformed['entity'] }} · {{ task.transformed['tenant_name'] }}",
+            map_index_template=_named("transformed"),
         )
 
     chains = sync.expand_kwargs(targets.output)
