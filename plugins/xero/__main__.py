@@ -1,14 +1,20 @@
-"""Command line of the Xero integration: ``python -m xero auth --conn-id xero_default``.
+"""Command line of the Xero integration: ``python -m xero auth|quarantine …``.
 
 ``auth`` runs the consent step for one ``xero`` connection (see :mod:`xero.consent`): it reads the
 connection (client id and secret, scopes, identity and authorize URLs, token store), prints and opens
 the consent URL, receives the code on ``http://localhost:<port>/callback``, stores the token in the
 connection's token store and lists the organisations granted. Tokens are never printed.
+
+``quarantine list`` shows what the warehouse holds in ``_quarantine`` (counts per tenant × entity ×
+reason, then the newest rows); ``quarantine replay`` re-validates those rows with the current rules and
+loads the records that pass (see :mod:`xero.replay`). Both take ``--tenant``, ``--entity``, ``--reason``
+(a substring), ``--run-id``, ``--conn-id`` (the warehouse connection) and ``--schema``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import webbrowser
 from collections.abc import Callable, Sequence
@@ -32,7 +38,89 @@ def _parser() -> argparse.ArgumentParser:
     auth.add_argument(
         "--timeout", type=float, default=300.0, help="seconds to wait for the consent (default 300)"
     )
+    quarantine = commands.add_parser(
+        "quarantine", help="list quarantined rows, or replay them through the current validation rules"
+    )
+    actions = quarantine.add_subparsers(dest="action", required=True)
+    for name, text in (
+        ("list", "counts per tenant × entity × reason, then the newest rows"),
+        ("replay", "re-validate with the current rules; load what passes, keep the rest with its new reason"),
+    ):
+        action = actions.add_parser(name, help=text)
+        action.add_argument("--tenant", help="only this tenant id")
+        action.add_argument("--entity", help="only this entity (accounts, contacts, invoices, payments)")
+        action.add_argument("--reason", help="only reasons containing this text (case-insensitive)")
+        action.add_argument("--run-id", help="only rows quarantined by this run")
+        action.add_argument(
+            "--conn-id",
+            default=os.environ.get("XERO_WAREHOUSE_CONN_ID", "xero_warehouse"),
+            help="the warehouse connection (default xero_warehouse)",
+        )
+        action.add_argument(
+            "--schema",
+            default=os.environ.get("XERO_SCHEMA", "xero"),
+            help="the warehouse schema (default xero)",
+        )
+        if name == "list":
+            action.add_argument("--limit", type=int, default=50, help="rows to show (default 50)")
     return parser
+
+
+def quarantine_command(args: argparse.Namespace, echo: Callable[[str], None] = print) -> int:
+    """Run ``quarantine list`` or ``quarantine replay``; return the exit status."""
+    from tabulate import tabulate
+
+    from xero.replay import QuarantineFilter, list_quarantine, replay
+    from xero.warehouse import Warehouse
+
+    where = QuarantineFilter(
+        tenant_id=args.tenant, entity=args.entity, reason=args.reason, run_id=args.run_id
+    )
+    warehouse = Warehouse.from_conn_id(args.conn_id, schema=args.schema)
+    if args.action == "list":
+        listing = list_quarantine(warehouse, where, limit=args.limit)
+        if not listing.total:
+            echo("No quarantined rows match.")
+            return 0
+        echo(f"{listing.total} quarantined rows:")
+        echo(tabulate(listing.counts, headers=["tenant", "entity", "reason", "rows"], disable_numparse=True))
+        echo(f"\nNewest {len(listing.rows)}:")
+        echo(
+            tabulate(
+                [(*row[:4], f"{row[4]:%Y-%m-%d %H:%M:%S}", row[5]) for row in listing.rows],
+                headers=["tenant", "entity", "record", "run", "quarantined at (UTC)", "reason"],
+                disable_numparse=True,
+            )
+        )
+        return 0
+    outcomes = replay(warehouse, where)
+    if not outcomes:
+        echo("No quarantined rows match: nothing to replay.")
+        return 0
+    table = []
+    for outcome in outcomes:
+        loaded = outcome.loaded
+        table.append(
+            (
+                outcome.tenant_id,
+                outcome.entity,
+                outcome.candidates,
+                0 if loaded is None else loaded.inserted + loaded.updated + loaded.unchanged,
+                0 if loaded is None else loaded.kept_newer,
+                len(outcome.still_failing),
+                outcome.unreadable,
+            )
+        )
+    echo(
+        tabulate(
+            table,
+            headers=["tenant", "entity", "replayed", "loaded", "newer kept", "still failing", "unreadable"],
+        )
+    )
+    for outcome in outcomes:
+        for record, reason in outcome.still_failing.items():
+            echo(f"still failing: {outcome.tenant_id} {outcome.entity} {record}: {reason}")
+    return 0
 
 
 def auth_command(
@@ -83,10 +171,12 @@ def main(argv: Sequence[str] | None = None, *, open_url: Callable[[str], Any] | 
     :param open_url: opens the consent URL (the web browser by default, none with ``--no-browser``).
     """
     args = _parser().parse_args(argv)
-    opener = None if args.no_browser else (open_url or webbrowser.open)
     try:
+        if args.command == "quarantine":
+            return quarantine_command(args)
+        opener = None if args.no_browser else (open_url or webbrowser.open)
         return auth_command(args.conn_id, port=args.port, open_url=opener, timeout=args.timeout)
-    except XeroError as exc:
+    except (XeroError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

@@ -13,12 +13,14 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from xero.entities import ENTITIES, get_entity
+from xero.summary import summarize as summarize  # the run's report, a step of its own
+from xero.validate import DEFAULT_MAX_BAD_ROWS
 
 log = logging.getLogger(__name__)
 
@@ -232,11 +234,17 @@ def extract(
     return result
 
 
-def transform(extracted: dict[str, Any], max_bad_share: float = DEFAULT_MAX_BAD_SHARE) -> dict[str, Any]:
+def transform(
+    extracted: dict[str, Any],
+    max_bad_share: float = DEFAULT_MAX_BAD_SHARE,
+    max_bad_rows: int = DEFAULT_MAX_BAD_ROWS,
+) -> dict[str, Any]:
     """Normalise the landing pages into typed Parquet and validate them; bad rows go to quarantine.
 
-    Logs what was checked, kept and quarantined (and why), and publishes the validation's page in the Data Docs
-    site under the data directory (:mod:`xero.datadocs`), also when too many records fail.
+    The step fails (:class:`xero.validate.XeroValidationFailed`) only when more than ``max_bad_share`` of the
+    records and more than ``max_bad_rows`` records were quarantined. Logs what was checked, kept and
+    quarantined (and why), and publishes the validation's page in the Data Docs site under the data directory
+    (:mod:`xero.datadocs`), also when too many records fail.
     """
     from xero.datadocs import site_dir
     from xero.normalize import normalize_pages
@@ -253,6 +261,7 @@ def transform(extracted: dict[str, Any], max_bad_share: float = DEFAULT_MAX_BAD_
             base / "normalized",
             _reset_dir(base / "validated"),
             max_bad_share=max_bad_share,
+            max_bad_rows=max_bad_rows,
             data_docs_dir=site_dir(extracted["data_dir"]),
             docs_label=DocsLabel(
                 extracted["tenant_id"],
@@ -303,7 +312,12 @@ def load(transformed: dict[str, Any], warehouse_conn_id: str, schema: str, run_i
         "api_calls": transformed["api_calls"],
         "records": transformed["records"],
         "watermark": transformed["watermark"],
+        "warnings": transformed["validation"].get("warned", 0),
         **{key: value for key, value in dataclasses.asdict(result).items() if key != "watermark"},
+        "rows_changed": {
+            spec.table.name: result.inserted + result.updated,
+            **{child.name: result.children.get(child.name, 0) for child in spec.children},
+        },
     }
     if transformed.get("stopped"):
         loaded["stopped"] = transformed["stopped"]
@@ -316,29 +330,3 @@ def build_marts(warehouse_conn_id: str, schema: str, sql_dir: str | Path) -> Non
     from xero.warehouse import Warehouse
 
     Warehouse.from_conn_id(warehouse_conn_id, schema=schema).run_sql_dir(Path(sql_dir))
-
-
-def summarize(loaded: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """Return the run's totals per tenant: records, calls, changes, quarantined rows and early stops.
-
-    An entity whose read stopped early (the daily call limit) is listed under the tenant's ``stopped``
-    with the reason and when calls resume; its committed records are counted like any other.
-    """
-    tenants: dict[str, dict[str, Any]] = {}
-    for item in loaded:
-        totals = tenants.setdefault(
-            item["tenant_id"],
-            {"tenant_name": item.get("tenant_name"), "api_calls": 0, "records": 0, "entities": {}},
-        )
-        totals["api_calls"] += item["api_calls"]
-        totals["records"] += item["records"]
-        totals["entities"][item["entity"]] = {
-            key: item.get(key)
-            for key in ("records", "api_calls", "inserted", "updated", "unchanged", "quarantined")
-        }
-        if item.get("stopped"):
-            totals.setdefault("stopped", {})[item["entity"]] = item["stopped"]
-            log.warning(
-                "%s %s: %s", item.get("tenant_name") or item["tenant_id"], item["entity"], item["stopped"]
-            )
-    return {"tenants": tenants}

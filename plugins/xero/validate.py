@@ -11,9 +11,15 @@ This module owns the data-quality gate between the normaliser and the warehouse:
   per ``tenant_id`` + primary key, cursor not null where If-Modified-Since depends on it, enum
   columns within ``Entity.enums``, and per-entity rules (invoice totals against their parts and
   line items, payment amounts above zero);
-* **quarantine**: a failing row moves to the quarantine with the expectation as reason, together
-  with its parent or children (one quarantine row per record, holding the record's ``_raw``);
-* **threshold**: :class:`XeroValidationFailed` when more than ``max_bad_share`` of the records failed;
+* **severities**: each expectation is an *error* (the record is quarantined) or a *warning* (the
+  record loads; it is counted per reason in the result and the Data Docs show the failure). Records
+  the Xero specification allows are never errors: a missing ``UpdatedDateUTC`` (the spec's own
+  account examples) and line items that do not add up to the total are warnings, and an invoice
+  without line items (the spec's own invoice examples) is not checked against them;
+* **quarantine**: a row failing an error moves to the quarantine with the expectation as reason,
+  together with its parent or children (one quarantine row per record, holding the record's ``_raw``);
+* **threshold**: :class:`XeroValidationFailed` when more than ``max_bad_share`` of the records AND
+  more than ``max_bad_rows`` records failed (so one odd record in a small batch never fails a run);
 * **reporting**: a few log lines saying what was checked (:func:`describe`), and the run's page in the Data
   Docs site (:mod:`xero.datadocs`, built from the suites' results). Great Expectations itself stays quiet:
   its loggers below WARNING, no progress bars, no analytics, no Data Docs of its own (they need a CDN).
@@ -71,6 +77,10 @@ PARTITION_ROWS = 100_000
 TOTAL_TOLERANCE = 0.01
 #: Reasons listed in summaries and error messages.
 TOP_REASONS = 5
+#: Quarantined records a batch may always have, whatever their share (see :func:`validate_tables`).
+DEFAULT_MAX_BAD_ROWS = 10
+#: What a failed expectation does to the record: quarantine it (error) or only count it (warning).
+ERROR, WARNING = "error", "warning"
 
 #: Every failing row, named by its ``_seq`` and its position in the frame.
 _RESULT_FORMAT = {"result_format": "COMPLETE", "unexpected_index_column_names": ["_seq", "_row"]}
@@ -92,8 +102,11 @@ class ValidationResult:
     :param duplicates_dropped: earlier occurrences of records read more than once.
     :param rows: rows written per table name.
     :param bad_share: ``quarantined / records`` (0 when there are no records).
-    :param max_bad_share: the threshold the run was held to.
+    :param max_bad_share: the share threshold the run was held to.
     :param reasons: quarantined records per reason (without the offending values), most frequent first.
+    :param max_bad_rows: the count threshold the run was held to (``None``: the share alone decides).
+    :param warned: kept records that failed a warning-severity expectation.
+    :param warnings: kept records per warning (without the offending values), most frequent first.
     :param max_cursor: the largest ``updated_date_utc`` written to the parent table, if any.
     :param files: Parquet file per table name, plus ``_quarantine``.
     :param data_docs: this validation's Data Docs page, when written.
@@ -112,6 +125,15 @@ class ValidationResult:
     max_cursor: datetime | None = None
     files: dict[str, str] = field(default_factory=dict)
     data_docs: str | None = None
+    max_bad_rows: int | None = None
+    warned: int = 0
+    warnings: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def over_threshold(self) -> bool:
+        """Return whether more than ``max_bad_share`` of the records and more than ``max_bad_rows`` failed."""
+        over_rows = self.max_bad_rows is None or self.quarantined > self.max_bad_rows
+        return self.bad_share > self.max_bad_share and over_rows
 
     def summary(self, top: int = TOP_REASONS) -> dict[str, Any]:
         """Return a small JSON-able dict (for XCom): counts, the ``top`` reasons and file paths."""
@@ -119,6 +141,7 @@ class ValidationResult:
         data["max_cursor"] = self.max_cursor.isoformat() if self.max_cursor else None
         data["bad_share"] = round(self.bad_share, 6)
         data["reasons"] = dict(list(self.reasons.items())[:top])
+        data["warnings"] = dict(list(self.warnings.items())[:top])
         return data
 
 
@@ -181,9 +204,10 @@ class XeroValidationFailed(Exception):
         reasons = "; ".join(
             f"{reason} ({count})" for reason, count in list(result.reasons.items())[:TOP_REASONS]
         )
+        rows = "" if result.max_bad_rows is None else f" and more than {result.max_bad_rows} records"
         super().__init__(
             f"{result.entity}: {result.quarantined} of {result.records} records quarantined "
-            f"({result.bad_share:.1%} > allowed {result.max_bad_share:.1%}); "
+            f"({result.bad_share:.1%} > allowed {result.max_bad_share:.1%}{rows}); "
             f"{result.quarantined_by_normalizer} did not parse, {result.quarantined_by_validator} failed "
             f"expectations. Top reasons: {reasons or 'none'}"
         )
@@ -199,12 +223,13 @@ def reason_key(reason: str) -> list[str]:
 
 @dataclass(frozen=True)
 class _Check:
-    """One expectation and how to name its failures."""
+    """One expectation, how to name its failures and what they do (:data:`ERROR` or :data:`WARNING`)."""
 
     expectation: Any
     label: str
     column: str | None = None
     columns: tuple[str, ...] = ()
+    severity: str = ERROR
 
 
 #: Great Expectations' loggers log at INFO while importing and validating (hundreds of lines a task).
@@ -228,9 +253,13 @@ def _checks(gx: Any, entity: Entity, table: Table) -> list[_Check]:
     expect = gx.expectations
     checks: list[_Check] = []
 
-    def add(expectation: Any, column: str | None = None, columns: tuple[str, ...] = ()) -> None:
+    def add(
+        expectation: Any, column: str | None = None, columns: tuple[str, ...] = (), severity: str = ERROR
+    ) -> None:
         label = f"{expectation.expectation_type}({column or ', '.join(columns)})"
-        checks.append(_Check(expectation, label, column, (column,) if column else columns))
+        if severity == WARNING:  # Great Expectations' own severity: the Data Docs show it
+            expectation.severity = "warning"
+        checks.append(_Check(expectation, label, column, (column,) if column else columns, severity))
 
     for column in ("tenant_id", *table.primary_key):
         add(expect.ExpectColumnValuesToNotBeNull(column=column), column)
@@ -240,13 +269,15 @@ def _checks(gx: Any, entity: Entity, table: Table) -> list[_Check]:
     if table is entity.table:
         cursor = next((c.name for c in table.columns if c.source == entity.cursor_field), None)
         if entity.modified_since and cursor:
-            add(expect.ExpectColumnValuesToNotBeNull(column=cursor), cursor)
+            # The spec's own account examples have none: such a record loads (and is read again by a full
+            # read only), so a missing cursor is worth knowing but is no reason to hold the record back.
+            add(expect.ExpectColumnValuesToNotBeNull(column=cursor), cursor, severity=WARNING)
     for column, values in sorted(entity.enums.items()):
         if column in names:
             add(expect.ExpectColumnValuesToBeInSet(column=column, value_set=sorted(values)), column)
     for rule in _RULES.get(entity.name, ()):
         for column, expectation in rule.expectations(gx, table):
-            add(expectation, column)
+            add(expectation, column, severity=rule.severities.get(column, ERROR))
     return checks
 
 
@@ -259,6 +290,8 @@ class _Rule:
     helpers: Callable[[pa.Table, dict[str, pa.Table]], dict[str, pa.Array]] | None = None
     #: Columns the helpers read, per table name.
     reads: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Severity of the expectations on a column, when not :data:`ERROR`.
+    severities: dict[str, str] = field(default_factory=dict)
 
 
 def _invoice_expectations(gx: Any, table: Table) -> list[tuple[str, Any]]:
@@ -286,7 +319,8 @@ def _invoice_helpers(invoices: pa.Table, children: dict[str, pa.Table]) -> dict[
 
     Line items count ``line_amount + tax_amount``, except on ``Inclusive`` invoices where
     ``line_amount`` already includes the tax (Xero's own example: LineAmount 20.00, TaxAmount 1.74,
-    Total 20.00). An invoice without line items counts 0.
+    Total 20.00). An invoice without line items (the spec's own examples) has no line total to
+    compare: its ``total - line items`` is null, which no expectation fails.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -304,9 +338,10 @@ def _invoice_helpers(invoices: pa.Table, children: dict[str, pa.Table]) -> dict[
     tax_sum = pc.fill_null(sums["tax_amount_sum"].cast(wide).take(position), zero)
     inclusive = pc.fill_null(pc.equal(invoices["line_amount_types"], "Inclusive"), False)
     from_lines = pc.add(line_sum, pc.if_else(inclusive, zero, tax_sum))
+    no_lines = pc.is_null(position)
     return {
         _TOTAL_MINUS_PARTS: pc.subtract(total, parts),
-        _TOTAL_MINUS_LINES: pc.subtract(total, from_lines),
+        _TOTAL_MINUS_LINES: pc.if_else(no_lines, pa.scalar(None, type=wide), pc.subtract(total, from_lines)),
     }
 
 
@@ -328,6 +363,8 @@ _RULES: dict[str, tuple[_Rule, ...]] = {
                 "invoice": ("total", "sub_total", "total_tax", "line_amount_types"),
                 "invoice_line_item": ("line_amount", "tax_amount"),
             },
+            # Xero may round tax on the invoice rather than per line: the header stays authoritative.
+            severities={_TOTAL_MINUS_LINES: WARNING},
         ),
     ),
     "payments": (_Rule("payment", _payment_expectations),),
@@ -365,20 +402,24 @@ class _Suite:
         )
         self.tally = CheckTally(table.name, self.checks)  # after add_expectation, which sets the ids
 
-    def failures(self, rows: pa.Table, helpers: dict[str, pa.Array], prefix: str) -> dict[int, list[str]]:
-        """Run the suite on ``rows``; return reasons per failing ``_seq`` (the parent's, for children).
+    def failures(
+        self, rows: pa.Table, helpers: dict[str, pa.Array], prefix: str
+    ) -> tuple[dict[int, list[str]], dict[int, list[str]]]:
+        """Run the suite on ``rows``; return reasons per failing ``_seq`` (the parent's, for children):
+        those of error-severity expectations, then those of warnings.
 
         Great Expectations sees a compact frame (:func:`_frame`); the values named in the reasons
         are read back from ``rows`` (exact decimals, the original strings).
         """
         bad: dict[int, list[str]] = {}
+        warned: dict[int, list[str]] = {}
         if not rows.num_rows:
-            return bad
+            return bad, warned
         frame = _frame(rows, self.columns, helpers, self.set_columns)
         validation = self.definition.run(batch_parameters={"dataframe": frame}, result_format=_RESULT_FORMAT)
         self.tally.add(validation)
         by_label = {check.expectation.id: check for check in self.checks}
-        found: list[tuple[int, int, str, str | None]] = []
+        found: list[tuple[int, int, str, str | None, str]] = []
         for outcome in validation.results:
             if outcome.success:
                 continue
@@ -391,16 +432,17 @@ class _Suite:
             check = by_label.get(outcome.expectation_config.id)
             label = check.label if check else outcome.expectation_config.type
             column = check.column if check else None
+            severity = check.severity if check else ERROR
             for index in outcome.result.get("unexpected_index_list") or []:
-                found.append((int(index["_seq"]), int(index["_row"]), prefix + label, column))
+                found.append((int(index["_seq"]), int(index["_row"]), prefix + label, column, severity))
         if not found:
-            return bad
-        shown = _values_of(rows, helpers, {row for _, row, _, _ in found}, {c for _, _, _, c in found if c})
-        for seq, row, reason, column in found:
+            return bad, warned
+        shown = _values_of(rows, helpers, {f[1] for f in found}, {f[3] for f in found if f[3]})
+        for seq, row, reason, column, severity in found:
             if column is not None:
                 reason += f": got {_show(shown[column][row])}"
-            bad.setdefault(seq, []).append(reason)
-        return bad
+            (warned if severity == WARNING else bad).setdefault(seq, []).append(reason)
+        return bad, warned
 
 
 def _values_of(
@@ -817,6 +859,7 @@ def validate_tables(
     max_bad_share: float = 0.05,
     data_docs_dir: Path | None = None,
     *,
+    max_bad_rows: int | None = DEFAULT_MAX_BAD_ROWS,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     docs_label: DocsLabel | None = None,
 ) -> ValidationResult:
@@ -835,9 +878,12 @@ def validate_tables(
     :param max_bad_share: largest allowed share of quarantined records (0.05 = 5 %).
     :param data_docs_dir: when given, the Data Docs site (:mod:`xero.datadocs`) this validation's page is
         published into, whether or not the run passes.
+    :param max_bad_rows: quarantined records always allowed, whatever their share (``None``: the
+        share alone decides).
     :param chunk_rows: parent rows validated at once.
     :param docs_label: the organisation and run the page reports (default: an unknown organisation, now).
-    :raises XeroValidationFailed: when ``quarantined / records`` exceeds ``max_bad_share``.
+    :raises XeroValidationFailed: when ``quarantined / records`` exceeds ``max_bad_share`` and
+        ``quarantined`` exceeds ``max_bad_rows``.
     """
     from xero.normalize import system_memory_pool
 
@@ -845,9 +891,18 @@ def validate_tables(
         entity = get_entity(entity)
     if not 0 <= max_bad_share <= 1:
         raise ValueError(f"max_bad_share must be between 0 and 1, got {max_bad_share!r}")
+    if max_bad_rows is not None and max_bad_rows < 0:
+        raise ValueError(f"max_bad_rows must be 0 or more, got {max_bad_rows!r}")
     with system_memory_pool():
         return _validate(
-            entity, Path(normalized_dir), Path(out_dir), max_bad_share, data_docs_dir, chunk_rows, docs_label
+            entity,
+            Path(normalized_dir),
+            Path(out_dir),
+            max_bad_share,
+            max_bad_rows,
+            data_docs_dir,
+            chunk_rows,
+            docs_label,
         )
 
 
@@ -856,6 +911,7 @@ def _validate(
     normalized_dir: Path,
     out_dir: Path,
     max_bad_share: float,
+    max_bad_rows: int | None,
     data_docs_dir: Path | None,
     chunk_rows: int,
     docs_label: DocsLabel | None,
@@ -891,6 +947,7 @@ def _validate(
             needed.add(cursor)
         reads[table.name] = sorted(needed)
     bad: dict[int, list[str]] = {}
+    warned: dict[int, list[str]] = {}
     max_cursor: datetime | None = None
     for parents, children in _chunks(entity, normalized_dir, reads, chunk_rows):
         parents = _without(parents, winners.dropped)
@@ -899,10 +956,13 @@ def _validate(
         for rule in rules:
             if rule.helpers is not None:
                 helpers.update(rule.helpers(parents, children))
-        found = suites[parent_name].failures(parents, helpers, "")
+        found, warnings = suites[parent_name].failures(parents, helpers, "")
         for name, child_rows in children.items():
-            _merge(found, suites[name].failures(child_rows, {}, f"{name}: "))
+            child_found, child_warnings = suites[name].failures(child_rows, {}, f"{name}: ")
+            _merge(found, child_found)
+            _merge(warnings, child_warnings)
         _merge(bad, found)
+        _merge(warned, warnings)
         if cursor is not None and parents.num_rows:
             good = _without(parents, pa.array(sorted(found), type=pa.int64()))
             chunk_max = pc.max(good[cursor]).as_py() if good.num_rows else None
@@ -968,6 +1028,12 @@ def _validate(
     finally:
         sink.close()
 
+    warning_counts: Counter[str] = Counter()
+    warned_kept = 0
+    for seq, texts in warned.items():
+        if seq not in bad:
+            warned_kept += 1
+            warning_counts.update(key for text in dict.fromkeys(texts) for key in reason_key(text))
     normalizer_bad = normalizer_quarantine.num_rows
     records = winners.kept + normalizer_bad
     quarantined = normalizer_bad + validator_bad
@@ -984,8 +1050,11 @@ def _validate(
         reasons=dict(reasons.most_common()),
         max_cursor=max_cursor,
         files={name: str(path) for name, path in files.items()},
+        max_bad_rows=max_bad_rows,
+        warned=warned_kept,
+        warnings=dict(warning_counts.most_common()),
     )
-    failed = result.bad_share > max_bad_share
+    failed = result.over_threshold
     if data_docs_dir is not None:
         page = _publish_docs(Path(data_docs_dir), docs_label, result, suites, failed)
         result = dataclasses.replace(result, data_docs=str(page))

@@ -96,7 +96,7 @@ def test_too_many_bad_records_fail_the_run_without_moving_the_watermark(
             record["Status"] = "FROZEN"
 
     with pytest.raises(XeroValidationFailed, match=r"invoices: \d+ of \d+ records quarantined"):
-        _run_with(harness, corrupt, "failing_run", max_bad_share=0.05)
+        _run_with(harness, corrupt, "failing_run", max_bad_share=0.05, max_bad_rows=0)
 
     assert harness.snapshot(bookkeeping=True) == before  # not a row, not the watermark
 

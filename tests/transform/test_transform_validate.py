@@ -15,6 +15,24 @@ from xero.schema import QUARANTINE_SCHEMA, arrow_schema
 from xero.validate import XeroValidationFailed, reason_key, validate_tables, validation_summary
 
 TENANT = "4f7a3d1e-9b2c-4e8f-a1d5-6c3b2a1f0e9d"
+SPEC = Path(__file__).resolve().parents[3] / "shared" / "xero-openapi" / "xero_accounting.yaml"
+if not SPEC.exists():  # CI lays shared/ beside the clone
+    SPEC = Path("/work/shared/xero-openapi/xero_accounting.yaml")
+
+
+def spec_example(path: str) -> dict:
+    """Return the example body of ``GET <path>`` in Xero's Accounting OpenAPI spec, timestamps kept as text."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.yaml_implicit_resolvers = {
+        first: [r for r in resolvers if r[0] != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    spec = yaml.load(SPEC.read_text(encoding="utf-8"), Loader=Loader)
+    return spec["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["example"]
 
 
 @pytest.fixture
@@ -138,7 +156,6 @@ class TestQuarantineRules:
             ("payments", {"Amount": 0}, "expect_column_values_to_be_between(amount): got 0.0000"),
             ("payments", {"Amount": -5.5}, "expect_column_values_to_be_between(amount): got -5.5000"),
             ("payments", {"Amount": None}, "expect_column_values_to_not_be_null(amount): got null"),
-            ("contacts", {"UpdatedDateUTC": None}, "expect_column_values_to_not_be_null(updated_date_utc)"),
             ("invoices", {"Type": "ACCXYZ"}, "expect_column_values_to_be_in_set(type): got 'ACCXYZ'"),
         ],
     )
@@ -150,24 +167,12 @@ class TestQuarantineRules:
         assert result.rows[ENTITIES[name].table.name] == 1
 
     def test_total_not_sub_total_plus_tax(self, run, make) -> None:
-        _, out = run("invoices", [make("invoices", Total=115.02, AmountDue=115.02)])
+        result, out = run("invoices", [make("invoices", Total=115.02, AmountDue=115.02)])
         (row,) = quarantine(out)
         assert (
-            "expect_column_values_to_be_between(_total_minus_sub_total_and_tax): got 0.0200" in row["reason"]
+            row["reason"] == "expect_column_values_to_be_between(_total_minus_sub_total_and_tax): got 0.0200"
         )
-        assert "expect_column_values_to_be_between(_total_minus_line_items): got 0.0200" in row["reason"]
-
-    def test_lines_do_not_add_up(self, run, make) -> None:
-        invoice = make("invoices")
-        invoice["LineItems"][1]["LineAmount"] = 61.00
-        _, out = run("invoices", [invoice])
-        (row,) = quarantine(out)
-        assert row["reason"] == "expect_column_values_to_be_between(_total_minus_line_items): got -1.0000"
-
-    def test_invoice_without_lines_but_a_total(self, run, make) -> None:
-        _, out = run("invoices", [make("invoices", LineItems=[])])
-        (row,) = quarantine(out)
-        assert row["reason"] == "expect_column_values_to_be_between(_total_minus_line_items): got 115.0000"
+        assert result.warned == 0  # the line-items warning of a quarantined record is not counted
 
     def test_duplicate_line_item_quarantines_parent_with_children(self, run, make) -> None:
         invoice = make("invoices")
@@ -188,14 +193,80 @@ class TestQuarantineRules:
         }
 
 
+class TestSeverities:
+    """Warnings load the record and are counted; errors quarantine it. Spec-valid records always load."""
+
+    def test_lines_that_do_not_add_up_load_with_a_warning(self, run, make) -> None:
+        invoice = make("invoices")
+        invoice["LineItems"][1]["LineAmount"] = 61.00
+        result, out = run("invoices", [invoice, make("invoices", 2)])
+        assert quarantine(out) == []
+        assert result.rows == {"invoice": 2, "invoice_line_item": 4}
+        assert result.warned == 1
+        assert result.warnings == {"expect_column_values_to_be_between(_total_minus_line_items)": 1}
+        assert result.summary()["warnings"] == result.warnings
+
+    def test_record_without_updated_date_loads_with_a_warning(self, run, make, delete) -> None:
+        result, out = run("contacts", [make("contacts", 1), make("contacts", 2, UpdatedDateUTC=delete)])
+        assert quarantine(out) == []
+        assert result.rows == {"contact": 2}
+        assert result.warnings == {"expect_column_values_to_not_be_null(updated_date_utc)": 1}
+        # the watermark comes from the records that have a cursor
+        assert result.max_cursor == datetime(2019, 3, 1, 0, 15, 21, 43000, tzinfo=UTC)
+
+    def test_invoice_without_lines_is_not_checked_against_them(self, run, make) -> None:
+        result, out = run("invoices", [make("invoices", LineItems=[])])
+        assert quarantine(out) == []
+        assert (result.rows, result.warned) == ({"invoice": 1, "invoice_line_item": 0}, 0)
+
+    def test_errors_still_quarantine(self, run, make) -> None:
+        result, out = run("invoices", [make("invoices", 1), make("invoices", 2, Status="FROZEN")])
+        assert [row["record_id"][-1] for row in quarantine(out)] == ["2"]
+        assert result.warned == 0
+
+    def test_severity_is_great_expectations_own(self, run, make, tmp_path) -> None:
+        from great_expectations.expectations.metadata_types import FailureSeverity
+
+        from xero.validate import _checks, _import_gx
+
+        gx = _import_gx()
+        invoices = ENTITIES["invoices"]
+        checks = {check.label: check for check in _checks(gx, invoices, invoices.table)}
+        lines = checks["expect_column_values_to_be_between(_total_minus_line_items)"]
+        parts = checks["expect_column_values_to_be_between(_total_minus_sub_total_and_tax)"]
+        assert (lines.severity, lines.expectation.severity) == ("warning", FailureSeverity.WARNING)
+        assert (parts.severity, parts.expectation.severity) == ("error", FailureSeverity.CRITICAL)
+
+    @pytest.mark.parametrize(
+        ("entity", "path", "key"),
+        [
+            ("accounts", "/Accounts", "Accounts"),
+            ("contacts", "/Contacts", "Contacts"),
+            ("invoices", "/Invoices", "Invoices"),
+            ("payments", "/Payments", "Payments"),
+        ],
+    )
+    def test_the_specifications_own_examples_load(self, run, entity, path, key) -> None:
+        records = spec_example(path)[key]
+        result, out = run(entity, records, max_bad_share=0.0, max_bad_rows=0)
+        assert quarantine(out) == []
+        assert result.rows[ENTITIES[entity].table.name] == len(records)
+        if entity == "accounts":  # Xero's account examples carry no UpdatedDateUTC: a warning each
+            assert result.warned == len(records) == 2
+        if entity == "invoices":  # and its invoice examples have empty LineItems
+            assert all(record["LineItems"] == [] for record in records)
+
+
 class TestThresholdAndOutputs:
     def test_bad_share_over_threshold_raises_with_counts_and_reasons(self, run, make) -> None:
         page = [make("payments", n) for n in range(1, 9)]
         page += [make("payments", 9, Amount=0), make("payments", 10, Date="/Date(x)/")]
         with pytest.raises(XeroValidationFailed) as caught:
-            run("payments", page, max_bad_share=0.1)
+            run("payments", page, max_bad_share=0.1, max_bad_rows=1)
         message = str(caught.value)
-        assert message.startswith("payments: 2 of 10 records quarantined (20.0% > allowed 10.0%)")
+        assert message.startswith(
+            "payments: 2 of 10 records quarantined (20.0% > allowed 10.0% and more than 1 records)"
+        )
         assert "1 did not parse, 1 failed expectations" in message
         assert "expect_column_values_to_be_between(amount) (1)" in message
         assert "Date: expected a Xero date like /Date(1573755038314+0000)/ or ISO 8601 (1)" in message
@@ -206,12 +277,39 @@ class TestThresholdAndOutputs:
 
     def test_at_threshold_passes(self, run, make) -> None:
         page = [make("payments", n) for n in range(1, 10)] + [make("payments", 10, Amount=0)]
-        result, _ = run("payments", page, max_bad_share=0.1)
+        result, _ = run("payments", page, max_bad_share=0.1, max_bad_rows=0)
         assert result.bad_share == pytest.approx(0.1)
+
+    def test_one_odd_record_among_three_quarantines_and_the_rest_loads(self, run, make) -> None:
+        page = [make("invoices", 1), make("invoices", 2, Type="ACCXYZ"), make("invoices", 3)]
+        result, out = run("invoices", page, max_bad_share=0.05)  # 33 % bad, but only 1 ≤ 10 records
+        assert result.bad_share == pytest.approx(1 / 3)
+        assert (result.max_bad_rows, result.quarantined, result.rows["invoice"]) == (10, 1, 2)
+        assert [row["record_id"][-1] for row in quarantine(out)] == ["2"]
+
+    @pytest.mark.parametrize(("bad", "fails"), [(10, False), (11, True)])
+    def test_fails_only_past_both_share_and_count(self, run, make, bad, fails) -> None:
+        page = [make("payments", n, Amount=0) for n in range(1, bad + 1)]
+        page += [make("payments", n) for n in range(bad + 1, 201)]  # 5 % of 200 = 10
+        if fails:
+            with pytest.raises(XeroValidationFailed, match="11 of 200 records quarantined"):
+                run("payments", page, max_bad_share=0.05, max_bad_rows=10)
+            return
+        result, _ = run("payments", page, max_bad_share=0.0, max_bad_rows=10)
+        assert result.quarantined == 10
+
+    def test_a_large_count_under_the_share_passes(self, run, make) -> None:
+        page = [make("payments", n, Amount=0) for n in range(1, 4)] + [
+            make("payments", n) for n in range(4, 101)
+        ]
+        result, _ = run("payments", page, max_bad_share=0.05, max_bad_rows=0)
+        assert result.quarantined == 3
 
     def test_invalid_threshold(self, tmp_path) -> None:
         with pytest.raises(ValueError, match="max_bad_share"):
             validate_tables("payments", tmp_path, tmp_path / "out", max_bad_share=5)
+        with pytest.raises(ValueError, match="max_bad_rows"):
+            validate_tables("payments", tmp_path, tmp_path / "out", max_bad_rows=-1)
 
     def test_chunks_give_the_same_answer(self, run, make) -> None:
         pages = [

@@ -93,7 +93,9 @@ def test_load_inserts_typed_rows(wh: Warehouse, batch, tmp_path: Path) -> None:
     add_invoice(batch, T1, "INV-2", lines=("A", "B", "C"), total="30.00")
     result = wh.load(T1, "invoices", batch.write(tmp_path), WM1, "run-1", {"api_calls": 2})
 
-    assert result == LoadResult(inserted=2, children_replaced=4, watermark=WM1)
+    assert result == LoadResult(
+        inserted=2, children_replaced=4, watermark=WM1, children={"invoice_line_item": 4}
+    )
     [(total, rate, invoice_date, updated)] = rows(
         wh, "invoice", "total, currency_rate, date, updated_date_utc", "invoice_id = 'INV-1'"
     )
@@ -128,7 +130,7 @@ def test_rerunning_the_same_data_changes_nothing(wh: Warehouse, batch, tmp_path:
     clock.advance()
     again = wh.load(T1, "invoices", data, WM1, "run-2")
 
-    assert again == LoadResult(unchanged=2, watermark=WM1)
+    assert again == LoadResult(unchanged=2, watermark=WM1, children={"invoice_line_item": 0})
     assert rows(wh, "invoice", "invoice_id, _loaded_at, _run_id, total") == before
     assert rows(wh, "invoice_line_item", "invoice_id, line_item_id, _loaded_at, _run_id") == before_lines
 

@@ -22,6 +22,10 @@ Dialect = Literal["duckdb", "postgres"]
 
 SYNC_STATE = "_sync_state"
 QUARANTINE = "_quarantine"
+#: On parent tables: when a later read of the record was quarantined (NULL while the row is current).
+STALE_SINCE = "_stale_since"
+#: On parent tables: why that later read was quarantined (NULL while the row is current).
+STALE_REASON = "_quarantine_reason"
 
 _IDENTIFIER = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]*\Z")
 _COMPILER_DIALECT = postgresql.dialect()
@@ -91,8 +95,12 @@ class _DuckDBRawJSON(sa.types.UserDefinedType):
         return "JSON USING COMPRESSION zstd"
 
 
-def registry_table(metadata: sa.MetaData, table: Table, dialect: Dialect) -> sa.Table:
+def registry_table(metadata: sa.MetaData, table: Table, dialect: Dialect, parent: bool = False) -> sa.Table:
     """Describe the warehouse table of a registry ``table``: its columns, ``_raw``, ``_loaded_at``, ``_run_id``.
+
+    A ``parent`` table (one per entity) also says when its row is stale: :data:`STALE_SINCE` and
+    :data:`STALE_REASON` are set when a later read of the record was quarantined, and cleared when a
+    later version loads.
 
     The key (``tenant_id`` first) is a PRIMARY KEY on PostgreSQL. On DuckDB it is not declared: a
     DuckDB key index is held in memory by every transaction that inserts (about 100 bytes a row,
@@ -106,6 +114,8 @@ def registry_table(metadata: sa.MetaData, table: Table, dialect: Dialect) -> sa.
         _column("_loaded_at", sa.TIMESTAMP(timezone=True), nullable=False),
         _column("_run_id", sa.Text()),
     ]
+    if parent:
+        columns += [_column(STALE_SINCE, sa.TIMESTAMP(timezone=True)), _column(STALE_REASON, sa.Text())]
     constraints = [sa.PrimaryKeyConstraint(*keys)] if dialect == "postgres" else []
     return sa.Table(table.name, metadata, *columns, *constraints, quote=True)
 
@@ -126,6 +136,7 @@ def sync_state_table(metadata: sa.MetaData, dialect: Dialect) -> sa.Table:
         _column("rows_unchanged", sa.BigInteger()),
         _column("children_replaced", sa.BigInteger()),
         _column("rows_quarantined", sa.BigInteger()),
+        _column("stale_rows", sa.BigInteger()),
         _column("api_calls", sa.BigInteger()),
         _column("stats", json_type(dialect)),
         sa.PrimaryKeyConstraint("tenant_id", "entity"),
@@ -166,7 +177,7 @@ def build_metadata(entities: Iterable[Entity], dialect: Dialect) -> sa.MetaData:
     metadata = sa.MetaData()
     for entity in entities:
         for table in entity.tables:
-            registry_table(metadata, table, dialect)
+            registry_table(metadata, table, dialect, parent=table is entity.table)
     sync_state_table(metadata, dialect)
     quarantine_table(metadata)
     return metadata

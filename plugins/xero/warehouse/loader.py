@@ -16,11 +16,12 @@ and the validation step quarantines duplicate keys.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,8 @@ from xero.entities import ENTITIES, ChildTable, Entity, Table
 from xero.warehouse.base import Backend, Session, parquet_files
 from xero.warehouse.ddl import (
     QUARANTINE,
+    STALE_REASON,
+    STALE_SINCE,
     SYNC_STATE,
     add_column_sql,
     build_metadata,
@@ -69,6 +72,9 @@ class LoadResult:
     :param children_deleted: child rows removed from the updated parents before the rewrite.
     :param quarantined: quarantine rows stored for this tenant × entity.
     :param watermark: the watermark after the load.
+    :param stale: this tenant's parent rows whose later read is quarantined, after the load.
+    :param children: child rows written per child table.
+    :param kept_newer: records left out because a newer version is stored (replays only).
     """
 
     inserted: int = 0
@@ -78,11 +84,36 @@ class LoadResult:
     children_deleted: int = 0
     quarantined: int = 0
     watermark: datetime | None = None
+    stale: int = 0
+    children: dict[str, int] = field(default_factory=dict)
+    kept_newer: int = 0
 
     @property
     def loaded(self) -> int:
         """Return the distinct parent records in the batch."""
         return self.inserted + self.updated + self.unchanged
+
+
+@dataclass(frozen=True)
+class ReplayLoadResult:
+    """What loading re-validated quarantined records changed (:meth:`Warehouse.load_replayed`).
+
+    :param inserted: records new to the warehouse.
+    :param updated: stored records replaced by their replayed version.
+    :param unchanged: records stored exactly so already.
+    :param kept_newer: records left out because a newer version is stored.
+    :param resolved: quarantine rows removed.
+    :param failing: quarantine rows kept, with their new reason.
+    :param stale: this tenant's stale parent rows after the replay.
+    """
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    kept_newer: int = 0
+    resolved: int = 0
+    failing: int = 0
+    stale: int = 0
 
 
 def _backend_for(hook: DbApiHook) -> Backend:
@@ -295,32 +326,16 @@ class Warehouse:
             old_watermark = self._backend.lock_sync_state(
                 session, session.table(SYNC_STATE), tenant_id, ent.name
             )
-            self._stage(session, ent.table, tenant_id, data_dir)
-            self._classify_parent(session, ent.table, tenant_id)
-            for child in ent.children:
-                self._stage(session, child, tenant_id, data_dir)
-                self._classify_children(session, ent.table, child, tenant_id)
-            actions = self._write_parent(session, ent.table, tenant_id, now, run_id)
-            replaced = deleted = 0
-            for child in ent.children:
-                child_replaced, child_deleted = self._replace_children(
-                    session, ent.table, child, tenant_id, now, run_id
-                )
-                replaced += child_replaced
-                deleted += child_deleted
+            merged = self._merge(session, ent, tenant_id, data_dir, now, run_id)
             quarantined = self._store_quarantine(session, ent, tenant_id, data_dir, now, run_id)
-            result = LoadResult(
-                inserted=actions.get("insert", 0),
-                updated=actions.get("update", 0),
-                unchanged=actions.get("unchanged", 0),
-                children_replaced=replaced,
-                children_deleted=deleted,
-                quarantined=quarantined,
-                watermark=_later(old_watermark, watermark),
+            stale = self._mark_stale(session, ent.table, tenant_id, now)
+            result = dataclasses.replace(
+                merged, quarantined=quarantined, watermark=_later(old_watermark, watermark), stale=stale
             )
             self._write_sync_state(session, tenant_id, ent, result, run_id, now, stats or {})
         log.info(
-            "Loaded %s/%s: %d inserted, %d updated, %d unchanged, %d child rows replaced, %d quarantined",
+            "Loaded %s/%s: %d inserted, %d updated, %d unchanged, %d child rows replaced, %d quarantined, "
+            "%d stale",
             tenant_id,
             ent.name,
             result.inserted,
@@ -328,8 +343,140 @@ class Warehouse:
             result.unchanged,
             result.children_replaced,
             result.quarantined,
+            result.stale,
         )
         return result
+
+    def load_replayed(
+        self,
+        tenant_id: str,
+        entity: str | Entity,
+        data_dir: Path,
+        run_id: str,
+        resolved: Sequence[tuple[str, int]],
+        failing: Sequence[tuple[str, int, str]],
+    ) -> ReplayLoadResult:
+        """Load re-validated quarantined records and settle their quarantine rows, in one transaction.
+
+        Rows are merged like a sync's (:meth:`load`), except that a record whose stored version is newer
+        (a later ``updated_date_utc``) is left as it is: a replay never overwrites a newer version. The
+        watermark does not move. ``resolved`` quarantine rows (``(_run_id, row_index)``: those that now
+        pass, and older reads of the same records) are removed; ``failing`` ones keep their place with
+        the new reason (``(_run_id, row_index, reason)``), which a stale stored row quotes too.
+
+        :param data_dir: the validated Parquet files of the replayed records (no ``_quarantine`` needed).
+        :param run_id: stored on the rows written (``replay__…``).
+        """
+        ent = self._entity(entity)
+        now = self._clock()
+        with self._backend.transaction(self.schema) as session:
+            self._backend.lock_sync_state(session, session.table(SYNC_STATE), tenant_id, ent.name)
+            merged = self._merge(session, ent, tenant_id, Path(data_dir), now, run_id, keep_newer_stored=True)
+            self._settle_quarantine(session, ent, tenant_id, resolved, failing)
+            self._clear_stale(session, ent.table, tenant_id)
+            stale = self._stale_count(session, ent.table, tenant_id)
+            session.execute(
+                f"UPDATE {session.table(SYNC_STATE)} SET stale_rows = CAST(? AS BIGINT) "
+                "WHERE tenant_id = ? AND entity = ?",
+                (stale, tenant_id, ent.name),
+            )
+        result = ReplayLoadResult(
+            inserted=merged.inserted,
+            updated=merged.updated,
+            unchanged=merged.unchanged,
+            kept_newer=merged.kept_newer,
+            resolved=len(resolved),
+            failing=len(failing),
+            stale=stale,
+        )
+        log.info("Replayed %s/%s: %s", tenant_id, ent.name, result)
+        return result
+
+    def _settle_quarantine(
+        self,
+        session: Session,
+        ent: Entity,
+        tenant_id: str,
+        resolved: Sequence[tuple[str, int]],
+        failing: Sequence[tuple[str, int, str]],
+    ) -> None:
+        """Remove the ``resolved`` quarantine rows; give the ``failing`` ones (and their stale rows) the new reason."""
+        target = session.table(QUARANTINE)
+        by_run: dict[str, list[int]] = {}
+        for quarantine_run, row_index in resolved:
+            by_run.setdefault(quarantine_run, []).append(int(row_index))
+        for quarantine_run, indexes in by_run.items():
+            for start in range(0, len(indexes), 500):
+                chunk = indexes[start : start + 500]
+                session.execute(
+                    f"DELETE FROM {target} WHERE tenant_id = ? AND entity = ? AND _run_id = ? "
+                    f"AND row_index IN ({', '.join('?' for _ in chunk)})",
+                    (tenant_id, ent.name, quarantine_run, *chunk),
+                )
+        parent = session.table(ent.table.name)
+        pk = quote(ent.table.primary_key[0])
+        for quarantine_run, row_index, reason in failing:
+            where = "tenant_id = ? AND entity = ? AND _run_id = ? AND row_index = ?"
+            key = (tenant_id, ent.name, quarantine_run, int(row_index))
+            session.execute(f"UPDATE {target} SET reason = ? WHERE {where}", (reason, *key))
+            session.execute(
+                f"UPDATE {parent} SET {STALE_REASON} = ? WHERE tenant_id = ? AND {STALE_SINCE} IS NOT NULL "
+                f"AND {pk} = (SELECT record_id FROM {target} WHERE {where})",
+                (reason, tenant_id, *key),
+            )
+
+    def _merge(
+        self,
+        session: Session,
+        ent: Entity,
+        tenant_id: str,
+        data_dir: Path,
+        now: datetime,
+        run_id: str,
+        keep_newer_stored: bool = False,
+    ) -> LoadResult:
+        """Stage, classify and write the parent rows and their children of ``data_dir``; return the counts.
+
+        :param keep_newer_stored: leave out records whose stored version has a later cursor.
+        """
+        self._stage(session, ent.table, tenant_id, data_dir)
+        self._classify_parent(session, ent.table, tenant_id)
+        kept_newer = self._keep_newer_stored(session, ent, tenant_id) if keep_newer_stored else 0
+        for child in ent.children:
+            self._stage(session, child, tenant_id, data_dir)
+            self._classify_children(session, ent.table, child, tenant_id)
+        actions = self._write_parent(session, ent.table, tenant_id, now, run_id)
+        written: dict[str, int] = {}
+        deleted = 0
+        for child in ent.children:
+            written[child.name], child_deleted = self._replace_children(
+                session, ent.table, child, tenant_id, now, run_id
+            )
+            deleted += child_deleted
+        return LoadResult(
+            inserted=actions.get("insert", 0),
+            updated=actions.get("update", 0),
+            unchanged=actions.get("unchanged", 0),
+            children_replaced=sum(written.values()),
+            children_deleted=deleted,
+            children=written,
+            kept_newer=kept_newer,
+        )
+
+    def _keep_newer_stored(self, session: Session, ent: Entity, tenant_id: str) -> int:
+        """Drop from the kept reads the records whose stored row has a later cursor; return how many."""
+        cursor = next((c.name for c in ent.table.columns if c.source == ent.cursor_field), None)
+        if cursor is None:
+            return 0
+        keys = ent.table.primary_key
+        key_list = ", ".join(quote(k) for k in keys)
+        return session.execute(
+            f"DELETE FROM {quote(_kept_name(ent.table))} WHERE _seq IN (SELECT s._seq "
+            f"FROM {quote(_raw_name(ent.table))} s JOIN (SELECT {key_list}, {quote(cursor)} "
+            f"FROM {session.table(ent.table.name)} WHERE tenant_id = ?) t "
+            f"ON {_on('t', 's', keys)} WHERE t.{quote(cursor)} > s.{quote(cursor)})",
+            (tenant_id,),
+        )
 
     def _stage(self, session: Session, table: Table, tenant_id: str, data_dir: Path) -> None:
         """Stage this tenant's rows of ``table``'s Parquet files (every read of every record) as ``_xero_raw_*``."""
@@ -548,6 +695,52 @@ class Warehouse:
         )
         return int(session.scalar(f"SELECT count(*) FROM {quote(raw)}"))
 
+    def _mark_stale(self, session: Session, table: Table, tenant_id: str, now: datetime) -> int:
+        """Say which stored rows are stale after this load; return how many of the tenant's rows are.
+
+        A kept read (written or unchanged) makes its row current: its marks are cleared. A record whose
+        latest read in the batch was quarantined (no later read of it was kept) keeps its stored row, now
+        marked: :data:`STALE_SINCE` (first time only) and :data:`STALE_REASON` (the latest reason). Needs the
+        staged quarantine (:meth:`_store_quarantine`).
+        """
+        target = session.table(table.name)
+        pk = quote(table.primary_key[0])
+        kept = quote(_kept_name(table))
+        self._clear_stale(session, table, tenant_id)
+        latest = (
+            "SELECT record_id, reason, _seq FROM (SELECT record_id, reason, _seq, row_number() OVER "
+            "(PARTITION BY record_id ORDER BY _seq DESC NULLS LAST) AS n "
+            "FROM _xero_raw_quarantine WHERE record_id IS NOT NULL) r WHERE n = 1"
+        )
+        session.execute(
+            f"UPDATE {target} SET {STALE_SINCE} = COALESCE({target}.{STALE_SINCE}, CAST(? AS TIMESTAMPTZ)), "
+            f"{STALE_REASON} = q.reason FROM ({latest}) q "
+            f"WHERE {target}.tenant_id = ? AND {target}.{pk} = q.record_id AND NOT EXISTS "
+            f"(SELECT 1 FROM {kept} k WHERE k.{pk} = q.record_id AND k._seq > q._seq)",
+            (now, tenant_id),
+        )
+        return self._stale_count(session, table, tenant_id)
+
+    def _clear_stale(self, session: Session, table: Table, tenant_id: str) -> None:
+        """Clear the stale marks of the records whose read was kept (written or unchanged): they are current."""
+        pk = quote(table.primary_key[0])
+        session.execute(
+            f"UPDATE {session.table(table.name)} SET {STALE_SINCE} = NULL, {STALE_REASON} = NULL "
+            f"WHERE tenant_id = ? AND {STALE_SINCE} IS NOT NULL AND {pk} IN "
+            f"(SELECT {pk} FROM {quote(_kept_name(table))})",
+            (tenant_id,),
+        )
+
+    def _stale_count(self, session: Session, table: Table, tenant_id: str) -> int:
+        """Return how many of the tenant's rows of ``table`` are marked stale."""
+        return int(
+            session.scalar(
+                f"SELECT count(*) FROM {session.table(table.name)} "
+                f"WHERE tenant_id = ? AND {STALE_SINCE} IS NOT NULL",
+                (tenant_id,),
+            )
+        )
+
     def _write_sync_state(
         self,
         session: Session,
@@ -566,6 +759,7 @@ class Warehouse:
             "rows_loaded = CAST(? AS BIGINT), rows_inserted = CAST(? AS BIGINT), "
             "rows_updated = CAST(? AS BIGINT), rows_unchanged = CAST(? AS BIGINT), "
             "children_replaced = CAST(? AS BIGINT), rows_quarantined = CAST(? AS BIGINT), "
+            "stale_rows = CAST(? AS BIGINT), "
             f"api_calls = CAST(? AS BIGINT), stats = CAST(? AS {self._json}) "
             "WHERE tenant_id = ? AND entity = ?",
             (
@@ -578,6 +772,7 @@ class Warehouse:
                 result.unchanged,
                 result.children_replaced,
                 result.quarantined,
+                result.stale,
                 None if api_calls is None else int(api_calls),
                 json.dumps(stats, default=str, sort_keys=True),
                 tenant_id,
@@ -630,4 +825,4 @@ def _on(left: str, right: str, columns: Iterable[str]) -> str:
     return " AND ".join(f"{left}.{quote(c)} = {right}.{quote(c)}" for c in columns)
 
 
-__all__ = ["LoadResult", "Warehouse"]
+__all__ = ["LoadResult", "ReplayLoadResult", "Warehouse"]
