@@ -31,15 +31,15 @@
 --   base_currency_code     the organisation's base currency
 --   amount_due_total_base  amount_due_total in the base currency at each document's rate (null when unknown)
 with invoices as (
-    select * from {{ schema }}.stg_xero__invoice
+    select * from {{ ref('stg_xero__invoice') }}
 ),
 
 contacts as (
-    select * from {{ schema }}.stg_xero__contact
+    select * from {{ ref('stg_xero__contact') }}
 ),
 
 organisations as (
-    select * from {{ schema }}.stg_xero__organisation
+    select * from {{ ref('stg_xero__organisation') }}
 ),
 
 paid_after as (
@@ -47,7 +47,7 @@ paid_after as (
         tenant_id,
         invoice_id,
         sum(amount) as amount
-    from {{ schema }}.stg_xero__payment
+    from {{ ref('stg_xero__payment') }}
     where not is_deleted
         and invoice_id is not null
         and payment_date > cast(as_of as date)

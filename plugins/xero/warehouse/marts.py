@@ -43,7 +43,7 @@ def build_models(
         session.execute(_drop_sql(dialect, model))
     for model in models:
         log.info("Building model %s (%s)", model.name, model.kind)
-        select = render_select(model, quote(schema), entity_rows)
+        select = render_select(model, dialect, schema, entity_rows)
         session.execute(_create_sql(session, dialect, model, select))
     for model in models:
         for statement in comment_statements(dialect, model_comments(model), _signature(model)):

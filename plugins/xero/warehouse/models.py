@@ -19,8 +19,11 @@ build instructions, in this form::
 model that reads another model without declaring it is refused, so the declared order is the real one.
 ``Kind`` is ``view`` (the default) or ``table function (as_of date)``: a DuckDB table macro or a
 PostgreSQL SQL function returning a table, called as ``select * from xero.name(DATE '2026-06-30')``.
-A table function is bound when it is called, in the caller's schema, so its select names relations as
-``{{ schema }}.name``; views use unqualified names (the warehouse schema is the session's schema).
+Views use unqualified names (the warehouse schema is the session's schema when they are created, and a
+view keeps it). A table function is bound when it is called, in the caller's context, so its select names
+relations as ``{{ ref('name') }}``: on PostgreSQL the schema-qualified name, on DuckDB a ``query_table``
+of the name qualified with the current database, so the macro works in a copy of the file too (DuckDB
+resolves a macro's names in the database the caller has open, not in an attached one).
 ``{{ entity_rows }}`` expands to one select per registry entity (tenant, entity, rows, stale rows).
 """
 
@@ -33,10 +36,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xero.entities import Entity
-from xero.warehouse.ddl import quote
+from xero.warehouse.ddl import Dialect, quote
 
-#: Placeholder for the quoted warehouse schema inside a model.
-SCHEMA_PLACEHOLDER = re.compile(r"\{\{\s*schema\s*\}\}")
+#: A relation of the warehouse schema named in a table function: ``{{ ref('stg_xero__invoice') }}``.
+REF_PLACEHOLDER = re.compile(r"\{\{\s*ref\(\s*'([A-Za-z_][A-Za-z0-9_]*)'\s*\)\s*\}\}")
 #: Placeholder for the per-entity row counts (see :func:`entity_rows_sql`).
 ENTITY_ROWS_PLACEHOLDER = re.compile(r"\{\{\s*entity_rows\s*\}\}")
 #: The column that marks a parent row whose newer version is quarantined (added by the loader when used).
@@ -113,7 +116,7 @@ def parse_model(path: Path) -> Model:
         raise fail(f"the header names {name!r}, the file is {path.stem!r}: use one name")
     if not select.lower().startswith(("select", "with")):
         raise fail("after the header comes one select (… with …), the runner creates the view or function")
-    if _CREATE.search(SCHEMA_PLACEHOLDER.sub("", select)):
+    if _CREATE.search(select):
         raise fail("write only the select: the runner creates the view or function from the header")
     description = [summary]
     fields: dict[str, str] = {}
@@ -239,13 +242,27 @@ def entity_rows_sql(entities: Sequence[Entity], existing: dict[str, set[str]]) -
     return "\nunion all\n".join(selects)
 
 
-def render_select(model: Model, schema_sql: str, entity_rows: str = "") -> str:
+def ref_sql(dialect: Dialect, schema: str, name: str, qualify: bool) -> str:
+    """Return how a model names relation ``name`` of ``schema`` (see the module's notes on ``ref``).
+
+    :param qualify: the name is read where the warehouse schema is not the current one (a table function).
+    """
+    if not qualify:
+        return quote(name)
+    if dialect == "postgres":
+        return f"{quote(schema)}.{quote(name)}"
+    path = f'"{schema}"."{name}"'.replace("'", "''")
+    return f"query_table('\"' || replace(current_database(), '\"', '\"\"') || '\".{path}')"
+
+
+def render_select(model: Model, dialect: Dialect, schema: str, entity_rows: str = "") -> str:
     """Return the model's select with its placeholders expanded.
 
-    :param schema_sql: the quoted warehouse schema (for ``{{ schema }}``).
     :param entity_rows: SQL for ``{{ entity_rows }}`` (see :func:`entity_rows_sql`).
     """
-    select = SCHEMA_PLACEHOLDER.sub(lambda _: schema_sql, model.select)
+    select = REF_PLACEHOLDER.sub(
+        lambda match: ref_sql(dialect, schema, match.group(1), model.is_table_function), model.select
+    )
     return ENTITY_ROWS_PLACEHOLDER.sub(lambda _: entity_rows, select)
 
 
