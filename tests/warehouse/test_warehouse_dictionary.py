@@ -104,7 +104,7 @@ def test_sql_readme_is_up_to_date_with_the_generator() -> None:
 def test_dictionary_command_prints_or_updates_the_generated_section(tmp_path: Path, capsys) -> None:
     stale = tmp_path / "README.md"
     stale.write_text(
-        f"# Models\n\nhand-written\n\n{BEGIN_MARKER}\nold\n{END_MARKER}\n\nfooter\n", encoding="utf-8"
+        f"# Models\n\nhand-written\n\n{BEGIN_MARKER}\nSTALE TEXT\n{END_MARKER}\n\nfooter\n", encoding="utf-8"
     )
     assert main(["dictionary", "--sql-dir", str(SQL_DIR), "--update", str(stale)]) == 0
     text = stale.read_text(encoding="utf-8")
