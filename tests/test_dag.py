@@ -23,7 +23,15 @@ def dag():
 
 
 def test_tasks_and_order(dag) -> None:
-    assert set(dag.task_dict) >= {"plan", "sync.extract", "sync.validate", "sync.load", "marts", "summary", "clean_up"}
+    assert set(dag.task_dict) >= {
+        "plan",
+        "sync.extract",
+        "sync.validate",
+        "sync.load",
+        "marts",
+        "summary",
+        "clean_up",
+    }
     assert dag.task_dict["sync.extract"].upstream_task_ids == {"plan"}
     assert dag.task_dict["sync.validate"].upstream_task_ids == {"sync.extract"}
     assert dag.task_dict["sync.load"].upstream_task_ids == {"sync.validate"}

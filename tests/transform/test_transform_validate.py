@@ -157,6 +157,17 @@ class TestQuarantineRules:
             ("payments", {"Amount": -5.5}, "expect_column_values_to_be_between(amount): got -5.5000"),
             ("payments", {"Amount": None}, "expect_column_values_to_not_be_null(amount): got null"),
             ("invoices", {"Type": "ACCXYZ"}, "expect_column_values_to_be_in_set(type): got 'ACCXYZ'"),
+            (
+                "organisation",
+                {"BaseCurrency": None},
+                "expect_column_values_to_not_be_null(base_currency): got null",
+            ),
+            ("organisation", {"Name": None}, "expect_column_values_to_not_be_null(name): got null"),
+            (
+                "organisation",
+                {"FinancialYearEndMonth": 13},
+                "expect_column_values_to_be_between(financial_year_end_month): got 13",
+            ),
         ],
     )
     def test_rule(self, run, make, name, changes, reason) -> None:
