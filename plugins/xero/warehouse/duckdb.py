@@ -45,7 +45,7 @@ DEFAULT_SETTINGS: dict[str, str] = {
 #: Seconds to wait before each new attempt to open a warehouse file another process holds (about 30 s in all).
 LOCK_RETRY_DELAYS: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 15.0)
 _LOCK_CONFLICT = re.compile(r"Could not set lock on file|Conflicting lock is held")
-_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (.+?)(?: \(PID (\d+)\))?\.")
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
 
 
 class WarehouseLockedError(RuntimeError):
@@ -63,13 +63,7 @@ def _locked_message(hook: DuckDBHook, error: Exception, attempts: int, waited: f
 
     database = hook.get_database()
     holder = _LOCK_HOLDER.search(str(error))
-    who = "another process"
-    if holder:
-        who = (
-            f"another process ({holder.group(1)}, PID {holder.group(2)})"
-            if holder.group(2)
-            else holder.group(1)
-        )
+    who = f"another process ({holder['program']}, PID {holder['pid']})" if holder else "another process"
     try:
         read_copy = f"the read copy {read_copy_for(hook)}"
     except ValueError:
