@@ -330,6 +330,52 @@ def test_duckdb_before_1_2_cannot_read_it(warehouse: Warehouse, tmp_path: Path) 
         dump(duckdb_client("1.1.3"), tmp_path / "warehouse.read.duckdb")
 
 
+def test_a_copy_left_by_a_killed_publish_is_removed(warehouse: Warehouse, tmp_path: Path) -> None:
+    leftover = tmp_path / ".warehouse.read.duckdb.0123abcd.tmp"
+    leftover.write_bytes(b"half a database")
+    (tmp_path / (leftover.name + ".wal")).write_bytes(b"its log")
+    assert publish_read_copy(CONN_ID).published  # type: ignore[union-attr]
+    assert sorted(p.name for p in tmp_path.iterdir() if "read" in p.name) == [
+        ".warehouse.read.duckdb.published.json",
+        "warehouse.read.duckdb",
+    ]
+
+
+def test_the_read_copy_cannot_be_the_warehouse(
+    warehouse: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = tmp_path / "warehouse.duckdb"
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{CONN_ID.upper()}",
+        json.dumps(
+            {"conn_type": "duckdb", "host": str(database), "extra": {"read_copy": "warehouse.duckdb"}}
+        ),
+    )
+    before = _state(database)
+    with pytest.raises(ValueError, match="another file than the warehouse"):
+        publish_read_copy(CONN_ID)
+    assert _state(database) == before
+
+
+def test_the_connection_extra_moves_the_read_copy(
+    warehouse: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{CONN_ID.upper()}",
+        json.dumps(
+            {
+                "conn_type": "duckdb",
+                "host": str(tmp_path / "warehouse.duckdb"),
+                "extra": {"read_copy": "bi/analytics.duckdb"},
+            }
+        ),
+    )
+    result = publish_read_copy(CONN_ID)
+    assert result is not None and result.read_copy == str(tmp_path / "bi" / "analytics.duckdb")
+    assert len(dump(current_client(), tmp_path / "bi" / "analytics.duckdb")["relations"]["xero.invoice"]) == 2
+    assert not (tmp_path / "warehouse.read.duckdb").exists()
+
+
 def _hook() -> Any:
     from airflow.sdk import BaseHook
 
