@@ -112,11 +112,15 @@ class Backend(abc.ABC):
     def connect(self) -> Any:
         """Open a DB-API connection; a failure names the Airflow connection and the setting to fix."""
         try:
-            return self.hook.get_conn()
+            return self._connect()
         except Exception as exc:
             from xero.warehouse.errors import open_failed
 
             raise open_failed(self.hook.get_conn_id(), self.dialect, self.hook, exc) from None
+
+    def _connect(self) -> Any:
+        """Open a DB-API connection through the hook (a dialect may wait for a busy database)."""
+        return self.hook.get_conn()
 
     @abc.abstractmethod
     def _begin(self, conn: Any) -> Session:
