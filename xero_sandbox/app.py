@@ -317,9 +317,14 @@ def _serve(
         hook = None
         if fault is not None and fault.kind == "update_between_pages":
             hook = _update_between_pages(sb, org, entity)
+        churn = sb.faults.churn_of(entity, tenant_id) if params.get("page") else None
+        if churn is not None:
+            churn.before_page(org, sb.clock)
         result = list_records(
             org, entity, params, since, threshold=sb.config.high_volume_threshold, before_page=hook
         )
+        if churn is not None:
+            churn.after_page(result.selection.slice(result.offset, result.page_size))
         records = result.records
         if fault is not None and fault.kind == "duplicate_record" and result.pagination and result.offset > 0:
             previous = result.selection.slice(result.offset - 1, 1)
