@@ -17,13 +17,12 @@ import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode
 
-import msgspec
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
 from xero_sandbox.auth import OAuthError
 from xero_sandbox.config import RequestRecord
-from xero_sandbox.data import NotFound
+from xero_sandbox.data import NotFound, encode_json
 from xero_sandbox.faults import Fault
 from xero_sandbox.query import QueryError, list_records, parse_if_modified_since
 
@@ -61,7 +60,7 @@ _FAULT_KEY = "xero_sandbox.fault"
 _RAW_SEND = "xero_sandbox.raw_send"
 
 
-_ENCODE = msgspec.json.Encoder().encode  # compact JSON like json.dumps(separators=(",", ":")), ~2x faster
+_ENCODE = encode_json  # compact JSON like json.dumps(separators=(",", ":")), ~2x faster
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -60,7 +60,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import msgspec
@@ -85,6 +85,7 @@ from xero.exceptions import (
 from xero.governor import Governor, RequestCancelled, check_cancelled, int_header, pause
 from xero.paging import Pager, PageRequest, as_int, parse_updated, truncate_to_second
 from xero.scopes import ScopeFamily, missing_scope_hint
+from xero.text import LenientDecoder, decode_masked
 
 log = logging.getLogger(__name__)
 
@@ -868,7 +869,8 @@ class XeroClient:
                 headers=headers,
                 entity=entity,
                 label=label,
-                decoder=envelope_decoder,
+                # a page holding an escaped lone surrogate is still read; its records stay as Xero sent them
+                decoder=cast("msgspec.json.Decoder[Any]", LenientDecoder(envelope_decoder, "records")),
                 cancel=cancel,
             )
         except msgspec.ValidationError:  # JSON, but not an object
@@ -879,13 +881,14 @@ class XeroClient:
         if not body.startswith(b"["):
             raise XeroMalformedResponse(missing)
         try:
-            cursors = [(record.id, record.updated) for record in cursor_decoder.decode(body)]
+            decoded = decode_masked(cursor_decoder, body)
+            cursors = [(record.id, record.updated) for record in decoded]
         except msgspec.ValidationError:  # an element is not an object: it lands too (and is quarantined)
             cursors = [
                 (item.get(entity.id_field), item.get(entity.cursor_field))
                 if isinstance(item, dict)
                 else (None, None)
-                for item in _ANY_DECODER.decode(body)
+                for item in decode_masked(_ANY_DECODER, body)
             ]
         pagination = envelope.pagination if isinstance(envelope.pagination, dict) else {}
         return body, cursors, pagination

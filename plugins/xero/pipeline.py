@@ -258,6 +258,7 @@ def transform(extracted: dict[str, Any], max_bad_share: float = DEFAULT_MAX_BAD_
         **extracted,
         "watermark": watermark.isoformat() if watermark else None,
         "validation": validated.summary(),
+        "cleaned_text": normalized.cleaned_text,
     }
 
 
