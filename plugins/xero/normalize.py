@@ -900,8 +900,14 @@ def _read_page(path: Path) -> tuple[bytes, list[msgspec.Raw], Masked]:
             1, pa.py_buffer(np.array([0, len(data)], dtype=np.int64)), pa.py_buffer(data)
         )
         text.validate(full=True)
-        masked = mask_lone_surrogates(data)
-        compact = msgspec.json.format(masked.data, indent=-1)
+        try:  # masking is needed only when msgspec refuses the page (the check costs nothing otherwise)
+            masked = Masked(data)
+            compact = msgspec.json.format(data, indent=-1)
+        except msgspec.DecodeError:
+            masked = mask_lone_surrogates(data)
+            if not masked.originals:
+                raise
+            compact = msgspec.json.format(masked.data, indent=-1)
         return compact, _PAGE_DECODER.decode(compact), masked
     except pa.ArrowInvalid:
         raise XeroLandingError(f"{path}: not UTF-8 text") from None
