@@ -11,6 +11,8 @@ all, prints a table and writes ``bench/results.json``. The figures are described
   child process so its peak RSS is its own.
 - :func:`measure_rate`: a long extract under the sandbox's real per-minute limit, on the sandbox's frozen
   clock that advances only when the client sleeps (time-scaled: minutes of API time in seconds).
+- :func:`measure_churn`: a first read of invoices while the sandbox keeps updating invoices already served;
+  calls against the minimum.
 - :func:`measure_dag_parse`: ``DagBag`` of ``dags/`` in a fresh interpreter, after Airflow's own imports.
 """
 
@@ -505,6 +507,68 @@ def measure_rate(calls: int = 300, page_size: int = 100) -> dict[str, Any]:
     }
 
 
+# -- calls under churn -------------------------------------------------------------------------------------
+
+#: The churn rates measured: name → (records served per edit, sandbox seconds per edit, limits on).
+CHURN_RATES: dict[str, tuple[int | None, float | None, bool]] = {
+    "per_2000_records": (2000, None, False),
+    "per_15_s_at_60_per_min": (None, 15.0, True),
+}
+
+
+def measure_churn(invoices: int, rate: str) -> dict[str, Any]:
+    """Return the calls of a first read of ``invoices`` invoices while the sandbox keeps updating them.
+
+    The sandbox updates an invoice already served at the rate ``rate`` names (:data:`CHURN_RATES`); with
+    the limits on, the client's waits move the sandbox's frozen clock (time-scaled, as :func:`measure_rate`).
+    Calls are the accounting calls the sandbox saw; the minimum is ``ceil(invoices / 1000)``.
+    """
+    from xero.entities import INVOICES, MAX_PAGE_SIZE
+    from xero.hooks import XeroHook
+    from xero_sandbox import Sandbox, SandboxConfig
+
+    _quiet_logs()
+    every_records, every_seconds, limits = CHURN_RATES[rate]
+    config = SandboxConfig(
+        seed=7, tenants=1, contacts=100, invoices=invoices, clock_start=CLOCK_START, frozen_clock=True
+    )
+    sb = Sandbox(config if limits else config.without_limits())
+    tenant = sb.tenants[0].tenant_id
+
+    def sleep(seconds: float) -> None:
+        sb.clock.advance(max(seconds, 0.0))
+
+    with workdir("bench-churn-") as work, sb.serve() as url:
+        set_connections(
+            url,
+            sb.config.client_id,
+            sb.config.client_secret,
+            sb.issue_refresh_token(),
+            work,
+            {"tenant_ids": [tenant]},
+        )
+        hook = XeroHook(sleep=sleep, clock=sb.clock.timestamp)
+        churn = sb.faults.churn(
+            "invoices", tenant, every_records=every_records, every_seconds=every_seconds, seed=11
+        )
+        sb.reset_requests()
+        start = sb.clock.timestamp()
+        passes = max(page.pass_number for page in hook.iter_pages(tenant, INVOICES, None))
+        elapsed = sb.clock.timestamp() - start
+        records = [r for r in sb.requests if r.tenant_id is not None]
+    least = math.ceil(invoices / MAX_PAGE_SIZE)
+    return {
+        "invoices": invoices,
+        "edits": len(churn.edited),
+        "passes": passes,
+        "churn_calls": len(records),
+        "churn_min_calls": least,
+        "churn_calls_ratio": len(records) / least,
+        "throttled_429s": sum(1 for r in records if r.status == 429),
+        "api_minutes": elapsed / 60,
+    }
+
+
 # -- DAG parse time ----------------------------------------------------------------------------------------
 
 _PARSE_SCRIPT = """
@@ -564,6 +628,7 @@ def collect(
     log: Any = print,
     dag_repeats: int = 3,
     rss_cap_mb: float = 6144,
+    churn_invoices: int = 20_000,
 ) -> dict[str, Any]:
     """Run every benchmark and return the results (headline keys + details per size)."""
     results: dict[str, Any] = {"machine": machine(), "at": datetime.now(UTC).isoformat(timespec="seconds")}
@@ -595,6 +660,12 @@ def collect(
     results["rate"] = rate = measure_rate(rate_calls)
     results["calls_per_min_sustained"] = rate["calls_per_min_sustained"]
     results["throttled_429s"] = rate["throttled_429s"]
+    results["churn"] = {}
+    for name in CHURN_RATES:
+        log(f"calls under churn ({name}), {churn_invoices:,} invoices ...")
+        results["churn"][name] = figure = measure_churn(churn_invoices, name)
+        results[f"churn_calls_{name}"] = figure["churn_calls"]
+        results[f"churn_min_calls_{name}"] = figure["churn_min_calls"]
     log("DAG parse ...")
     results["dag"] = dag = measure_dag_parse(dag_repeats)
     results["dag_parse_s"] = dag["dag_parse_s"]
@@ -634,6 +705,14 @@ def table(results: dict[str, Any]) -> str:
         )
     )
     rows.append(("429s in a long sync", f"{rate['throttled_429s']} of {rate['accounting_calls']}", "0"))
+    for name, fig in results.get("churn", {}).items():
+        rows.append(
+            (
+                f"calls under churn, {name}",
+                f"{fig['churn_calls']} (min {fig['churn_min_calls']}, {fig['edits']} edits)",
+                "≤ 2 × min + 3",
+            )
+        )
     rows.append(("DAG parse s", f"{results['dag_parse_s']:.3f}", "< 0.3"))
     width = max(len(r[0]) for r in rows)
     value = max(len(r[1]) for r in rows)
@@ -659,6 +738,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--call-sizes", default="10000,100000", help="N of the full-sync call counts")
     parser.add_argument("--rate-calls", type=int, default=300, help="pages of the paced sync (default 300)")
+    parser.add_argument(
+        "--churn-invoices", type=int, default=20_000, help="invoices of the reads under churn (default 20000)"
+    )
     parser.add_argument(
         "--profile",
         type=Path,
@@ -694,6 +776,7 @@ def main(argv: list[str] | None = None) -> int:
         log=lambda m: print(m, flush=True),
         dag_repeats=args.dag_repeats,
         rss_cap_mb=args.rss_cap_mb,
+        churn_invoices=args.churn_invoices,
     )
     args.output.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))

@@ -45,6 +45,8 @@ def test_main_writes_every_figure(tmp_path: Path) -> None:
             "1100",
             "--rate-calls",
             "3",
+            "--churn-invoices",
+            "3000",
             "--output",
             str(output),
         ]
@@ -64,6 +66,10 @@ def test_main_writes_every_figure(tmp_path: Path) -> None:
     assert results["rate"]["pages"] == 3
     assert results["rate"]["throttled_429s"] == 0
     assert results["dag"]["import_errors"] == 0
+    for name in sync_bench.CHURN_RATES:
+        churn = results["churn"][name]
+        assert churn["churn_min_calls"] == results[f"churn_min_calls_{name}"] == 3
+        assert churn["churn_min_calls"] <= results[f"churn_calls_{name}"] <= 2 * churn["churn_min_calls"] + 3
 
 
 def test_sandbox_contact_cache_follows_changes() -> None:

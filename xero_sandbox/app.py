@@ -17,13 +17,12 @@ import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode
 
-import msgspec
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
 from xero_sandbox.auth import OAuthError
 from xero_sandbox.config import RequestRecord
-from xero_sandbox.data import NotFound
+from xero_sandbox.data import NotFound, encode_json
 from xero_sandbox.faults import Fault
 from xero_sandbox.query import QueryError, list_records, parse_if_modified_since
 
@@ -61,7 +60,7 @@ _FAULT_KEY = "xero_sandbox.fault"
 _RAW_SEND = "xero_sandbox.raw_send"
 
 
-_ENCODE = msgspec.json.Encoder().encode  # compact JSON like json.dumps(separators=(",", ":")), ~2x faster
+_ENCODE = encode_json  # compact JSON like json.dumps(separators=(",", ":")), ~2x faster
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -317,9 +316,14 @@ def _serve(
         hook = None
         if fault is not None and fault.kind == "update_between_pages":
             hook = _update_between_pages(sb, org, entity)
+        churn = sb.faults.churn_of(entity, tenant_id) if params.get("page") else None
+        if churn is not None:
+            churn.before_page(org, sb.clock)
         result = list_records(
             org, entity, params, since, threshold=sb.config.high_volume_threshold, before_page=hook
         )
+        if churn is not None:
+            churn.after_page(result.selection.slice(result.offset, result.page_size))
         records = result.records
         if fault is not None and fault.kind == "duplicate_record" and result.pagination and result.offset > 0:
             previous = result.selection.slice(result.offset - 1, 1)

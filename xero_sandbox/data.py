@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -308,8 +310,44 @@ def money_json(cents: int) -> str:
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 #: Rendered contact summaries kept per organisation (a page of invoices reuses few contacts).
 _STUB_CACHE_SIZE = 20_000
-_ENCODE = msgspec.json.Encoder().encode
-_DECODE = msgspec.json.Decoder().decode
+_MSGSPEC_ENCODE = msgspec.json.Encoder().encode
+_MSGSPEC_DECODE = msgspec.json.Decoder().decode
+#: Stands for a lone surrogate while a value is encoded (msgspec encodes only valid UTF-8 text).
+_SURROGATE_MARK = re.compile(rb"\\u0000\\u0001([0-9a-f]{4})\\u0001\\u0000")
+
+
+def encode_json(value: Any) -> bytes:
+    """Encode ``value`` as compact JSON; a lone surrogate in a string becomes its ``\\uXXXX`` escape.
+
+    Xero's strings are .NET strings, which may hold a lone UTF-16 surrogate (a name cut in the middle of
+    an emoji); its JSON then carries the escape, as the sandbox's does for a name set so.
+    """
+    try:
+        return _MSGSPEC_ENCODE(value)
+    except UnicodeEncodeError:
+        return _SURROGATE_MARK.sub(rb"\\u\1", _MSGSPEC_ENCODE(_mark_surrogates(value)))
+
+
+def _mark_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return "".join(f"\x00\x01{ord(c):04x}\x01\x00" if "\ud800" <= c <= "\udfff" else c for c in value)
+    if isinstance(value, dict):
+        return {key: _mark_surrogates(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_mark_surrogates(item) for item in value]
+    return value
+
+
+def decode_json(data: bytes | str | msgspec.Raw) -> Any:
+    """Decode JSON text, lone surrogate escapes included (they decode to lone surrogates)."""
+    try:
+        return _MSGSPEC_DECODE(data)
+    except msgspec.DecodeError:
+        return json.loads(bytes(data) if isinstance(data, msgspec.Raw) else data)
+
+
+_ENCODE = encode_json
+_DECODE = decode_json
 _BOOLEAN = ("false", "true")
 #: The decimals of ``x.00`` … ``x.99`` as a float's shortest text writes them (``0``, ``01``, ``1``, ``25``).
 _CENTS = tuple("0" if c == 0 else f"{c // 10}" if c % 10 == 0 else f"{c:02d}" for c in range(100))

@@ -1,18 +1,26 @@
-"""Fault injection: scripted (the nth request to an endpoint) and seeded random faults.
+"""Fault injection: scripted (the nth request to an endpoint), seeded random faults, and steady churn.
 
 A rule names an endpoint (``Invoices``, ``Contacts``, ``Accounts``, ``Payments``, ``Organisation``,
 ``token``, ``connections`` or ``*`` for any accounting endpoint), a kind and the request number it
 fires on. Each rule counts the matching requests made after it was scripted. The app asks
 :meth:`Faults.take` once per request and applies what it gets.
+
+:class:`Churn` models an organisation in use while it is read: every so many records served, or every so
+many seconds of sandbox time, one record already served is updated (it moves to the end of the default
+order), before the next page of that entity is served.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from xero_sandbox.clock import Clock
+    from xero_sandbox.data import Organisation
 
 #: Every fault kind and what the app does with it.
 KINDS: dict[str, str] = {
@@ -74,6 +82,79 @@ class _RandomPlan:
     params: dict[str, Any]
 
 
+class Churn:
+    """Steady change of one entity of one tenant while it is read.
+
+    Before each paged list call of the entity, the edits that have come due are made: one per
+    ``every_records`` records served since the churn started, and one per ``every_seconds`` of sandbox time
+    since its first list call. Each edit bumps the ``UpdatedDateUTC`` of a record already served, drawn at
+    random (seeded), to the sandbox's now.
+
+    :param entity: ``invoices``, ``contacts`` or ``payments``.
+    :param tenant_id: the tenant whose reads churn.
+    :param every_records: records served per edit (``None``: not by records).
+    :param every_seconds: sandbox seconds per edit (``None``: not by time).
+    :param seed: seeds the choice of the record edited.
+    """
+
+    def __init__(
+        self,
+        entity: str,
+        tenant_id: str,
+        *,
+        every_records: int | None = None,
+        every_seconds: float | None = None,
+        seed: int = 0,
+    ) -> None:
+        if every_records is None and every_seconds is None:
+            raise ValueError("churn needs every_records or every_seconds")
+        if (every_records is not None and every_records < 1) or (
+            every_seconds is not None and every_seconds <= 0
+        ):
+            raise ValueError("every_records must be at least 1 and every_seconds positive")
+        self.entity = entity
+        self.tenant_id = tenant_id
+        self.every_records = every_records
+        self.every_seconds = every_seconds
+        self._rng = np.random.default_rng(seed)
+        self._served: list[int] = []
+        self._seen: set[int] = set()
+        self._started_at: float | None = None
+        self._by_records = 0
+        self._by_time = 0
+        #: records served since the churn started (repeats included)
+        self.records_served = 0
+        #: ids of the records edited, in order
+        self.edited: list[str] = []
+
+    def before_page(self, org: Organisation, clock: Clock) -> None:
+        """Make the edits that are due (the caller holds the sandbox's lock)."""
+        now = clock.timestamp()
+        if self._started_at is None:
+            self._started_at = now
+        due = 0
+        if self.every_records is not None:
+            target = self.records_served // self.every_records
+            due += target - self._by_records
+            self._by_records = target
+        if self.every_seconds is not None:
+            target = int((now - self._started_at) // self.every_seconds)
+            due += target - self._by_time
+            self._by_time = target
+        for _ in range(due if self._served else 0):
+            pos = self._served[int(self._rng.integers(0, len(self._served)))]
+            org.touch(self.entity, pos, clock.now_ms())
+            self.edited.append(org.table(self.entity).id_of(pos))
+
+    def after_page(self, positions: np.ndarray) -> None:
+        """Remember the record positions just served."""
+        self.records_served += len(positions)
+        for pos in positions.tolist():
+            if pos not in self._seen:
+                self._seen.add(pos)
+                self._served.append(pos)
+
+
 class Faults:
     """Scripted and random faults of one sandbox (thread-safe)."""
 
@@ -81,6 +162,7 @@ class Faults:
         self._lock = threading.Lock()
         self.rules: list[Rule] = []
         self._random: _RandomPlan | None = None
+        self._churn: dict[tuple[str, str], Churn] = {}
         #: (endpoint, kind) of every fault that fired, in order.
         self.fired: list[tuple[str, str]] = []
 
@@ -134,11 +216,34 @@ class Faults:
                 dict(params),
             )
 
+    def churn(
+        self,
+        entity: str,
+        tenant_id: str,
+        *,
+        every_records: int | None = None,
+        every_seconds: float | None = None,
+        seed: int = 0,
+    ) -> Churn:
+        """Make reads of ``entity`` for ``tenant_id`` churn (see :class:`Churn`); return it to inspect."""
+        churn = Churn(entity, tenant_id, every_records=every_records, every_seconds=every_seconds, seed=seed)
+        with self._lock:
+            self._churn[(entity.lower(), tenant_id)] = churn
+        return churn
+
+    def churn_of(self, entity: str, tenant_id: str | None) -> Churn | None:
+        """Return the churn of reads of ``entity`` for ``tenant_id``, if any."""
+        if tenant_id is None:
+            return None
+        with self._lock:
+            return self._churn.get((entity.lower(), tenant_id))
+
     def clear(self) -> None:
-        """Remove every scripted rule and the random plan."""
+        """Remove every scripted rule, the random plan and any churn."""
         with self._lock:
             self.rules.clear()
             self._random = None
+            self._churn.clear()
 
     def pending(self) -> list[Rule]:
         """Return the rules that have not fired all their times yet."""

@@ -198,6 +198,19 @@ class Sandbox:
             org.archive_contact(pos, self._now_ms())
             return org.contacts.id_of(pos)
 
+    def rename_contact(self, tenant_id: str, name: str, contact_id: str | None = None) -> str:
+        """Give a contact (``None`` picks an ACTIVE one) a new ``Name`` and return its id.
+
+        Any text goes, as in Xero: a NUL or a lone surrogate is sent as its JSON escape. The name shows
+        wherever the contact is embedded (invoices, payments) too.
+        """
+        org = self.org(tenant_id)
+        with self.lock:
+            pos = self._resolve(org, "contacts", contact_id, org.con_status == 0)
+            org.overrides["contacts"].setdefault(pos, {})["Name"] = name
+            org.touch("contacts", pos, self._now_ms())
+            return org.contacts.id_of(pos)
+
     def touch(self, tenant_id: str, entity: str, record_id: str | None = None) -> str:
         """Bump a record's UpdatedDateUTC without other changes (``None`` picks one); return its id."""
         _check_entity(entity)

@@ -12,33 +12,12 @@ the extract operator reschedules itself). A 401 ``TokenExpired`` forces one toke
 *When* a request may go is the :class:`~xero.governor.Governor`'s decision: it spreads each tenant's
 minute allowance, stops a tenant whose day is spent and keeps at most 5 requests in flight per tenant.
 
-Lossless paging
----------------
-Xero pages by offset over a set ordered by ``UpdatedDateUTC ASC, <ID> ASC``. When a record already
-read is updated between two page requests, it leaves its place and goes to the end: every record
-behind it moves forward one position, so the record that was first on the next page slides onto the
-page just read and is never seen. Each such update skips exactly one record, and every skipped record
-sorts *after* the moved record's original position (only records behind it shift).
-
-:meth:`XeroClient.iter_pages` detects this without extra calls. It keeps, for the current pass, a map
-of record id → ``UpdatedDateUTC`` first seen (:class:`~xero.first_seen.FirstSeen`: about 16 bytes a
-record). A moved record necessarily reappears later in the same pass (it went to the end, which the
-pass still reads; a record updated after the last page request moved no record the pass still had
-to read). So "no id reappeared" proves the pass skipped nothing.
-If ids did reappear, every skipped record has an ``UpdatedDateUTC`` at or after the earliest *original*
-``UpdatedDateUTC`` of the reappeared records (or it was itself updated since, which makes it newer
-still). A recovery pass with ``If-Modified-Since`` set to that instant, truncated to the second
-(Xero compares at second precision, inclusively), therefore returns every skipped record. The
-recovery pass is checked the same way; after ``max_passes`` passes that all saw changes, a
-:class:`~xero.exceptions.XeroPagingError` is raised instead of returning incomplete data.
-
-Two refinements keep this exact and cheap. A reappearance with the *same* ``UpdatedDateUTC`` is the
-same version served twice (an overlap between pages), not a move, and costs nothing. And a record that
-*leaves* the set mid-pass (Xero rarely removes records, but a filtered list could lose one) shifts the
-rest back without any reappearance: when ``pagination.itemCount`` drops between two pages, the skipped
-record sorts after everything read so far, so the recovery pass starts at the newest ``UpdatedDateUTC``
-read before that page. (A removal and an addition between the same two requests cancel out in the
-count; the scheduled full re-read of an entity is the backstop for that.)
+Paging
+------
+:meth:`XeroClient.iter_pages` sends the requests :class:`xero.paging.Pager` plans and feeds it the answers:
+an offset read at the minimum of calls, checked without extra calls for records that moved mid-read, and
+when one may have been skipped, a recovery read by key from the earliest point a skip can be, which no
+further change can make skip (see :mod:`xero.paging`).
 
 Pages are yielded as they arrive; records may repeat across pages and passes (the loader keeps the last
 occurrence of an id). An unchanged tenant costs one call per entity; ``n`` records cost
@@ -75,13 +54,13 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import msgspec
@@ -99,7 +78,6 @@ from xero.exceptions import (
     XeroMalformedResponse,
     XeroNotFoundError,
     XeroOrganisationOffline,
-    XeroPagingError,
     XeroRateLimitError,
     XeroServerError,
     XeroTokenExpired,
@@ -107,10 +85,10 @@ from xero.exceptions import (
     XeroValidationError,
     unreachable,
 )
-from xero.first_seen import NOT_SEEN, FirstSeen, id_key
 from xero.governor import Governor, RequestCancelled, check_cancelled, int_header, pause
-from xero.parsing import parse_xero_datetime
+from xero.paging import Pager, PageRequest, as_int, parse_updated, truncate_to_second
 from xero.scopes import ScopeFamily, missing_scope_hint
+from xero.text import LenientDecoder, decode_masked
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +99,6 @@ IF_MODIFIED_SINCE_FORMAT = "%Y-%m-%dT%H:%M:%S"
 ORGANISATION_OFFLINE_WAIT = 300.0
 #: Length of Xero's per-tenant minute window, waited out when the minute allowance reaches 0.
 MINUTE_WINDOW = 60.0
-#: Recovery floor meaning "re-read everything" (a moved record had no readable UpdatedDateUTC).
-_BEGINNING = datetime.min.replace(tzinfo=UTC)
 #: Decodes any JSON body (``/connections``, and callers of ``request_json`` that name no decoder).
 _ANY_DECODER = msgspec.json.Decoder()
 #: Decodes a page's records for :attr:`Page.records`: JSON numbers become exact Decimals, never floats.
@@ -203,27 +179,6 @@ def format_modified_since(value: datetime) -> str:
     if value.tzinfo is not None:
         value = value.astimezone(UTC)
     return value.strftime(IF_MODIFIED_SINCE_FORMAT)
-
-
-def truncate_to_second(value: datetime) -> datetime:
-    """Return ``value`` in UTC without its fraction of a second (naive values are taken as UTC)."""
-    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return value.replace(microsecond=0)
-
-
-def parse_updated(value: object) -> datetime | None:
-    """Return the instant of a Xero ``UpdatedDateUTC`` value, or ``None`` when it is absent or unreadable.
-
-    Only the paging cursor uses this, and a bad value must not fail a page (the normaliser reports it).
-    """
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    try:
-        return parse_xero_datetime(value, "UpdatedDateUTC")
-    except (ValueError, TypeError):
-        return None
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -818,11 +773,10 @@ class XeroClient:
         if not tenant_id or not tenant_id.strip():
             raise ValueError("tenant_id must not be empty")
         since = truncate_to_second(modified_since) if modified_since and entity.modified_since else None
-        counter = iter(range(1, 1 << 62))
         if not entity.paged:
             body, cursors, _ = self._fetch(tenant_id, entity, since, None, label=entity.path)
             self._log_page(tenant_id, entity, 1, 1, len(cursors))
-            yield Page(body, len(cursors), next(counter), tenant_id, entity.name, 1, 1, since)
+            yield Page(body, len(cursors), 1, tenant_id, entity.name, 1, 1, since)
             return
         # The next page is requested on ``pool`` while the caller works on the current one. When the read
         # ends, or the caller stops (closes this generator, or an exception leaves its loop), the
@@ -832,113 +786,81 @@ class XeroClient:
         cancel = threading.Event()
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xero-next-page")
         try:
-            for pass_number in range(1, self.max_passes + 1):
-                recovery = yield from self._one_pass(
-                    tenant_id, entity, since, pass_number, counter, pool, cancel
-                )
-                if recovery is None:
-                    return
-                since = None if recovery == _BEGINNING else recovery
-                log.warning(
-                    "Xero %s (tenant %s): records changed while paging; recovery pass from %s",
-                    entity.path,
-                    tenant_id,
-                    format_modified_since(since) if since else "the beginning",
-                )
+            yield from self._read_paged(tenant_id, entity, since, pool, cancel)
         finally:
             cancel.set()
             pool.shutdown(wait=False, cancel_futures=True)
-        raise XeroPagingError(
-            f"Xero {entity.path} (tenant {tenant_id}): records kept changing during {self.max_passes} paging "
-            "passes; giving up rather than returning incomplete data (re-run later)"
-        )
 
-    def _one_pass(
+    def _read_paged(
         self,
         tenant_id: str,
         entity: Entity,
         since: datetime | None,
-        pass_number: int,
-        counter: Iterator[int],
         pool: ThreadPoolExecutor,
         cancel: threading.Event,
-    ) -> Generator[Page, None, datetime | None]:
-        """Read every page once; return the instant to re-read from if records moved, else ``None``.
+    ) -> Iterator[Page]:
+        """Send the requests the :class:`~xero.paging.Pager` plans and yield each page as it arrives.
 
-        The next page is requested on ``pool`` as soon as the current one shows there is one (the same
-        decision as always: a short page or ``pageCount`` ends the pass), so waiting for it overlaps with
-        the checks below and with the caller's work on the current page. Requests stay one at a time.
-        The request observes ``cancel``, which :meth:`iter_pages` sets when it ends or its caller stops:
-        the caller never waits for a page it will not read (see the module's notes).
+        The next request of a pass is known as soon as a page arrives (a short page or ``pageCount`` ends
+        the pass), so it is sent on ``pool`` while the checks run and the caller works on the page.
+        Requests stay one at a time. The request observes ``cancel``, which :meth:`iter_pages` sets when it
+        ends or its caller stops: the caller never waits for a page it will not read.
         """
-        first_seen = FirstSeen()
-        recovery: datetime | None = None
-        newest: datetime | None = None  # the largest UpdatedDateUTC read so far in this pass
-        item_count: int | None = None
-        page_number = 1
+        pager = Pager(
+            since,
+            self.page_size,
+            max_passes=self.max_passes,
+            where=f"Xero {entity.path} (tenant {tenant_id})",
+        )
 
-        def fetch(number: int) -> tuple[bytes, list[tuple[Any, Any]], dict[str, Any]]:
+        def fetch(request: PageRequest) -> tuple[bytes, list[tuple[Any, Any]], dict[str, Any]]:
             return self._fetch(
-                tenant_id, entity, since, number, label=f"{entity.path} page {number}", cancel=cancel
+                tenant_id,
+                entity,
+                request.since,
+                request.page,
+                label=f"{entity.path} page {request.page}",
+                cancel=cancel,
             )
 
-        pending = pool.submit(fetch, page_number)
-        while True:
+        first = pager.first()
+        pending = pool.submit(fetch, first)
+        request: PageRequest | None = first
+        number = 0
+        while request is not None:
             body, cursors, pagination = pending.result()
-            page_count = _as_int(pagination.get("pageCount"))
-            last = len(cursors) < self.page_size or (page_count is not None and page_number >= page_count)
-            if not last:
-                pending = pool.submit(fetch, page_number + 1)
-            floors: list[datetime] = []
-            count = _as_int(pagination.get("itemCount"))
-            if count is not None and item_count is not None and count < item_count:
-                # A record left the set: everything behind it shifted back one place, so the record
-                # past the last one read may have been skipped. It sorts after everything read so far.
-                floors.append(truncate_to_second(newest) if newest is not None else (since or _BEGINNING))
-            item_count = count if count is not None else item_count
-            present = [(record_id, cursor) for record_id, cursor in cursors if record_id is not None]
-            keys = [id_key(record_id) for record_id, _ in present]
-            seen_here: dict[int, datetime | None] = {}
-            for key, (_, cursor), original in zip(keys, present, first_seen.find(keys), strict=True):
-                updated = parse_updated(cursor)
-                if original is not NOT_SEEN:
-                    if isinstance(original, datetime) and original == updated:
-                        continue  # the same version served twice: an overlap, not a move
-                    # Updated since an earlier page: it moved to the end, so a record behind its old
-                    # place may have been skipped. Re-read from its original instant (or the window).
-                    floors.append(
-                        truncate_to_second(original)
-                        if isinstance(original, datetime)
-                        else (since or _BEGINNING)
-                    )
-                elif key not in seen_here:
-                    seen_here[key] = updated
-                if updated is not None and (newest is None or updated > newest):
-                    newest = updated
-            for key, updated in seen_here.items():
-                first_seen.add(key, updated)
-            if floors:
-                recovery = min([*floors, recovery] if recovery is not None else floors)
-            self._log_page(tenant_id, entity, page_number, pass_number, len(cursors), page_count)
+            following = pager.advance(request, cursors, pagination)
+            if following is not None:
+                pending = pool.submit(fetch, following)
+            pager.inspect(cursors, pagination)
+            page_count = as_int(pagination.get("pageCount"))
+            number += 1
+            self._log_page(tenant_id, entity, request.page, request.pass_number, len(cursors), page_count)
             yield Page(
                 body,
                 len(cursors),
-                next(counter),
+                number,
                 tenant_id,
                 entity.name,
-                page_number,
-                pass_number,
-                since,
+                request.page,
+                request.pass_number,
+                request.since,
                 page_count,
-                count,
-                recovery,
+                as_int(pagination.get("itemCount")),
+                pager.recovery_since,
             )
-            if last:
-                break
-            page_number += 1
-        if recovery is None:
-            return None
-        return max(recovery, since) if since is not None else recovery
+            if following is None:
+                following = pager.end_pass()
+                if following is not None:
+                    log.warning(
+                        "Xero %s (tenant %s): records changed while paging; recovery pass %d reads by key from %s",
+                        entity.path,
+                        tenant_id,
+                        following.pass_number,
+                        format_modified_since(following.since) if following.since else "the beginning",
+                    )
+                    pending = pool.submit(fetch, following)
+            request = following
 
     def _fetch(
         self,
@@ -974,7 +896,8 @@ class XeroClient:
                 headers=headers,
                 entity=entity,
                 label=label,
-                decoder=envelope_decoder,
+                # a page holding an escaped lone surrogate is still read; its records stay as Xero sent them
+                decoder=cast("msgspec.json.Decoder[Any]", LenientDecoder(envelope_decoder, "records")),
                 cancel=cancel,
             )
         except msgspec.ValidationError:  # JSON, but not an object
@@ -985,13 +908,14 @@ class XeroClient:
         if not body.startswith(b"["):
             raise XeroMalformedResponse(missing)
         try:
-            cursors = [(record.id, record.updated) for record in cursor_decoder.decode(body)]
+            decoded = decode_masked(cursor_decoder, body)
+            cursors = [(record.id, record.updated) for record in decoded]
         except msgspec.ValidationError:  # an element is not an object: it lands too (and is quarantined)
             cursors = [
                 (item.get(entity.id_field), item.get(entity.cursor_field))
                 if isinstance(item, dict)
                 else (None, None)
-                for item in _ANY_DECODER.decode(body)
+                for item in decode_masked(_ANY_DECODER, body)
             ]
         pagination = envelope.pagination if isinstance(envelope.pagination, dict) else {}
         return body, cursors, pagination
@@ -1042,16 +966,6 @@ def _page_decoders(
         ],
     )
     return msgspec.json.Decoder(envelope), msgspec.json.Decoder(list[cursor])  # type: ignore[valid-type]
-
-
-def _as_int(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    return None
 
 
 __all__ = [

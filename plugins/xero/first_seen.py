@@ -1,14 +1,14 @@
 """The paging checks' memory of one pass: each record's first ``UpdatedDateUTC``, in about 16 bytes a record.
 
-:meth:`xero.client.XeroClient.iter_pages` must recognise a record it already read in the same pass (a
+:class:`xero.paging.Pager` must recognise a record it already read in the same pass (a
 record that moved between pages) and know the instant it was first read at. A dict of id strings to
 datetimes costs about 200 bytes a record (200 MB for a pass over 1,000,000 invoices); :class:`FirstSeen`
 keeps a 64-bit hash of each id and the instant as epoch microseconds in two sorted NumPy arrays, with the
 latest additions in a small dict until there are enough of them to merge.
 
 Two ids sharing a hash (a chance of about n² / 2⁶⁵ in a pass of n records: 3 in 100 million at 1,000,000)
-make the later one look like a record read before. If its instant differs, that costs one recovery pass
-from the earlier instant; it never hides a move, which would need the two to share the instant as well.
+make the later one look like a record read before. If its instant differs, that may cost one recovery
+pass; it never hides a move, which would need the two to share the instant as well.
 """
 
 from __future__ import annotations

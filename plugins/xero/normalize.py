@@ -25,7 +25,11 @@ Two paths type records, and both give the same rows:
   stays on the fast path.
 
 ``_raw`` holds each record's (and each child's) JSON text exactly as landed, compacted, cut from
-the page rather than encoded again. Parquet files are LZ4-compressed and written by a background
+the page rather than encoded again. Text a warehouse cannot store (:mod:`xero.text`) is handled the same
+for every warehouse: a page with escaped lone surrogates is decoded masked and its ``_raw`` texts get the
+original escapes back; typed text columns lose NUL characters and show U+FFFD for a lone surrogate, and
+each value so cleaned is counted per column (:attr:`NormalizeResult.cleaned_text`) and logged as a
+warning, never failing the load. Parquet files are LZ4-compressed and written by a background
 thread (:class:`ParquetSink`) while the next page is typed. Memory stays flat: one page plus a row
 group per table at a time; Arrow allocates from the system allocator (:func:`system_memory_pool`)
 and the cyclic garbage collector pauses while pages are typed (:func:`gc_paused`). pyarrow and
@@ -37,6 +41,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import logging
 import operator
 import sys
 import time
@@ -68,6 +73,9 @@ from xero.parsing import (
     parse_xero_datetime,
 )
 from xero.schema import ARROW_TYPES, QUARANTINE_SCHEMA, arrow_schema
+from xero.text import Masked, clean_text_array, mask_lone_surrogates
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "DICTIONARY_COLUMNS",
@@ -155,6 +163,8 @@ class NormalizeResult:
         records whose cursor itself did not parse; ``None`` when there is none.
     :param files: Parquet file per table name, plus ``_quarantine``.
     :param next_seq: the ``_seq`` the next record would get (to continue numbering).
+    :param cleaned_text: ``table.column`` → typed text values cleaned of characters a warehouse cannot
+        store (NUL removed, a lone surrogate shown as U+FFFD); their ``_raw`` keeps them as sent.
     """
 
     entity: str
@@ -165,6 +175,7 @@ class NormalizeResult:
     max_cursor: datetime | None
     files: dict[str, str] = field(default_factory=dict)
     next_seq: int = 0
+    cleaned_text: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """Return a small JSON-able dict (for XCom)."""
@@ -877,20 +888,52 @@ def _fast_values(kind: ColumnKind, values: Sequence[Any]) -> pa.Array:
     return _fast_array(kind, values)
 
 
-def _read_page(path: Path) -> tuple[bytes, list[msgspec.Raw]]:
-    """Return a landing file compacted and the JSON text of each of its records, in order."""
+def _read_page(path: Path) -> tuple[bytes, list[msgspec.Raw], Masked]:
+    """Return a landing file compacted, the JSON text of each of its records, in order, and its masking.
+
+    A page holding escaped lone surrogates is compacted and split masked (see :mod:`xero.text`): its texts
+    must go through :meth:`~xero.text.Masked.restore` before they are stored as ``_raw``.
+    """
     data = path.read_bytes()
     try:
         text = pa.LargeStringArray.from_buffers(
             1, pa.py_buffer(np.array([0, len(data)], dtype=np.int64)), pa.py_buffer(data)
         )
         text.validate(full=True)
-        compact = msgspec.json.format(data, indent=-1)
-        return compact, _PAGE_DECODER.decode(compact)
+        try:  # masking is needed only when msgspec refuses the page (the check costs nothing otherwise)
+            masked = Masked(data)
+            compact = msgspec.json.format(data, indent=-1)
+        except msgspec.DecodeError:
+            masked = mask_lone_surrogates(data)
+            if not masked.originals:
+                raise
+            compact = msgspec.json.format(masked.data, indent=-1)
+        return compact, _PAGE_DECODER.decode(compact), masked
     except pa.ArrowInvalid:
         raise XeroLandingError(f"{path}: not UTF-8 text") from None
-    except (msgspec.DecodeError, msgspec.ValidationError) as error:
+    except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as error:
         raise XeroLandingError(f"{path}: not a JSON array of Xero records ({error})") from None
+
+
+def _clean_text(table: Table | None, data: pa.Table, masked: Masked, cleaned: dict[str, int]) -> pa.Table:
+    """Return ``data`` (rows of ``table``, or quarantine rows) with its typed text cleaned and ``_raw`` restored.
+
+    Counts the cleaned values per ``table.column`` in ``cleaned``.
+    """
+    placeholders = masked.placeholders
+    columns = [column.name for column in table.columns if column.kind == "string"] if table else []
+    for name in columns:
+        index = data.schema.get_field_index(name)
+        values, count = clean_text_array(data.column(index).combine_chunks(), placeholders)
+        if count:
+            data = data.set_column(index, data.schema.field(index), values)
+            key = f"{table.name}.{name}" if table else name
+            cleaned[key] = cleaned.get(key, 0) + count
+    if masked.originals:
+        index = data.schema.get_field_index("_raw")
+        restored = masked.restore(data.column(index).combine_chunks())
+        data = data.set_column(index, data.schema.field(index), restored)
+    return data
 
 
 def _typed_segments(
@@ -977,16 +1020,20 @@ def _normalize(
     files = {table.name: (table_path(out_dir, table.name), arrow_schema(table)) for table in entity.tables}
     files[QUARANTINE_DIR] = (quarantine_path(out_dir), QUARANTINE_SCHEMA)
     sink = ParquetSink(files, row_group_rows=row_group_rows)
+    registry = {table.name: table for table in entity.tables}
+    cleaned: dict[str, int] = {}
     try:
         for page_file in page_files:
-            text, raws = _read_page(Path(page_file))
+            text, raws, masked = _read_page(Path(page_file))
             if not raws:
                 continue
             for tables, quarantine, cursor in _typed_segments(fast, strict, raws, seq, text):
                 for name, table in tables.items():
+                    table = _clean_text(registry[name], table, masked, cleaned)
                     sink.write(name, table)
                     rows[name] += table.num_rows
                 if quarantine is not None:
+                    quarantine = _clean_text(None, quarantine, masked, cleaned)
                     sink.write(QUARANTINE_DIR, quarantine)
                     rows[QUARANTINE_DIR] += quarantine.num_rows
                 if cursor is not None and (max_cursor is None or cursor > max_cursor):
@@ -995,6 +1042,15 @@ def _normalize(
     finally:
         sink.close()
     quarantined = rows.pop(QUARANTINE_DIR)
+    if cleaned:
+        log.warning(
+            "Xero %s (tenant %s): %d text values held characters a warehouse cannot store (NUL, lone "
+            "surrogate); loaded without them (a lone surrogate as U+FFFD), _raw keeps them as sent: %s",
+            entity.name,
+            tenant_id,
+            sum(cleaned.values()),
+            ", ".join(f"{column} {count}" for column, count in sorted(cleaned.items())),
+        )
     return NormalizeResult(
         entity=entity.name,
         tenant_id=tenant_id,
@@ -1004,6 +1060,7 @@ def _normalize(
         max_cursor=max_cursor,
         files={name: str(path) for name, path in sink.paths.items()},
         next_seq=seq,
+        cleaned_text=cleaned,
     )
 
 

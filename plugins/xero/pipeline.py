@@ -280,6 +280,7 @@ def transform(
         **extracted,
         "watermark": watermark.isoformat() if watermark else None,
         "validation": validated.summary(),
+        "cleaned_text": normalized.cleaned_text,
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 from datetime import UTC, datetime, timedelta, timezone
@@ -226,12 +227,12 @@ class TestLosslessPaging:
         assert skipped not in seen
         assert len(set(seen)) == 2499
 
-    def test_update_between_pages_triggers_one_recovery_pass(self, requests_mock, make_client) -> None:
+    def test_update_between_pages_triggers_one_recovery_pass_by_key(self, requests_mock, make_client) -> None:
         fake = FakeXero(INVOICES, 2500)
         requests_mock.get(INVOICES_URL, text=fake)
         moved = fake.nth_id(10)
-        original_ms = BASE_MS + 11 * 1500
         skipped = fake.nth_id(1000)
+        last_of_page_1 = datetime.fromtimestamp((BASE_MS + 1000 * 1500) // 1000, UTC)
         fake.between[2] = lambda f: f.update(moved)
         client = make_client()
 
@@ -241,13 +242,16 @@ class TestLosslessPaging:
         assert set(ids(pages)) == set(fake.records)
         recovery = [p for p in pages if p.pass_number == 2]
         assert recovery, "a recovery pass must follow the reappearance"
-        expected_since = datetime.fromtimestamp(original_ms // 1000, UTC)
-        assert recovery[0].modified_since == expected_since
-        assert fake.requests[3]["headers"]["If-Modified-Since"] == format_modified_since(expected_since)
-        assert fake.requests[3]["query"]["page"] == "1"
-        # main pass 3 calls; recovery re-reads records from #10 on: 2,490 rows = 3 calls
-        assert requests_mock.call_count == 6
-        assert client.calls[TENANT] == 6
+        # the skip can only be after the page the moved record was read on: nothing before its end is re-read
+        assert recovery[0].modified_since == last_of_page_1
+        assert fake.requests[3]["headers"]["If-Modified-Since"] == format_modified_since(last_of_page_1)
+        # the recovery reads by key: page 1 from the second of the last record read, never page 2
+        last_read = datetime.fromtimestamp(int(recovery[0].records[-1]["UpdatedDateUTC"][6:-7]) // 1000, UTC)
+        assert fake.requests[4]["headers"]["If-Modified-Since"] == format_modified_since(last_read)
+        assert [r["query"]["page"] for r in fake.requests] == ["1", "2", "3", "1", "1"]
+        # main pass 3 calls; the recovery re-reads the 1,501 records from the end of page 1 on: 2 calls
+        assert requests_mock.call_count == 5
+        assert client.calls[TENANT] == 5
         # the latest version of the moved record is among the pages (loader keeps the last occurrence)
         last = [r for p in pages for r in p.records if r["InvoiceID"] == moved][-1]
         assert last["UpdatedDateUTC"] == fake.records[moved]["UpdatedDateUTC"]
@@ -259,7 +263,7 @@ class TestLosslessPaging:
         fake.between[2] = lambda f: f.update(moved)
         pages = list(make_client().iter_pages(TENANT, INVOICES, None))
         assert pages[0].recovery_since is None and pages[1].recovery_since is None
-        assert pages[2].recovery_since == datetime.fromtimestamp((BASE_MS + 11 * 1500) // 1000, UTC)
+        assert pages[2].recovery_since == datetime.fromtimestamp((BASE_MS + 1000 * 1500) // 1000, UTC)
 
     def test_several_moves_recover_from_the_earliest(self, requests_mock, make_client) -> None:
         fake = FakeXero(INVOICES, 3500)
@@ -272,7 +276,22 @@ class TestLosslessPaging:
 
         assert set(ids(pages)) == set(fake.records)
         recovery = [p for p in pages if p.pass_number == 2]
-        assert recovery[0].modified_since == datetime.fromtimestamp((BASE_MS + 6 * 1500) // 1000, UTC)
+        assert recovery[0].modified_since == datetime.fromtimestamp((BASE_MS + 1000 * 1500) // 1000, UTC)
+
+    def test_a_move_read_on_the_last_page_needs_no_recovery(self, requests_mock, make_client) -> None:
+        """A record read on the last page it could skip at moves nothing still to be read."""
+        fake = FakeXero(INVOICES, 2500)
+        requests_mock.get(INVOICES_URL, text=fake)
+        fake.between[3] = lambda f: f.update(f.nth_id(1990))  # read on page 2, moves before page 3
+        pages = list(make_client().iter_pages(TENANT, INVOICES, None))
+        assert set(ids(pages)) == set(fake.records)
+        assert any(p.pass_number == 2 for p in pages)  # page 2 -> 3 is a boundary crossed after it
+        fake2 = FakeXero(INVOICES, 2500)
+        requests_mock.get(INVOICES_URL, text=fake2)
+        fake2.between[3] = lambda f: f.update(f.nth_id(2400))  # on page 3, not read yet: only moves ahead
+        pages = list(make_client().iter_pages(TENANT, INVOICES, None))
+        assert set(ids(pages)) == set(fake2.records)
+        assert all(p.pass_number == 1 for p in pages)
 
     def test_new_records_mid_paging_need_no_recovery(self, requests_mock, make_client) -> None:
         fake = FakeXero(INVOICES, 1500)
@@ -321,15 +340,37 @@ class TestLosslessPaging:
         assert recovery[0].modified_since == newest_on_page_1
         assert requests_mock.call_count == 3 + 2  # recovery re-reads only records 1000.. (1,500 rows)
 
-    def test_data_that_never_settles_raises_instead_of_losing_records(
-        self, requests_mock, make_client
-    ) -> None:
+    def test_constant_churn_completes_in_one_recovery_pass(self, requests_mock, make_client) -> None:
+        """The earliest record is updated before every request: the key read is not thrown off by it."""
         fake = FakeXero(INVOICES, 2500)
         requests_mock.get(INVOICES_URL, text=fake)
         for n in range(2, 60):
             fake.between[n] = lambda f: f.update(f.ordered()[0]["InvoiceID"])
+        client = make_client(max_passes=2)
+
+        pages = list(client.iter_pages(TENANT, INVOICES, None))
+
+        assert {p.pass_number for p in pages} == {1, 2}
+        latest: dict[str, str] = {}
+        for record in (r for p in pages for r in p.records):
+            latest[record["InvoiceID"]] = record["UpdatedDateUTC"]
+        assert latest == {key: value["UpdatedDateUTC"] for key, value in fake.records.items()}
+        edits = len(fake.requests) - 1
+        assert client.calls[TENANT] <= 2 * 3 + edits // 1000 + 2
+
+    def test_data_that_never_settles_within_one_second_raises_instead_of_losing_records(
+        self, requests_mock, make_client
+    ) -> None:
+        """More records than a page share one second and keep changing within it: only offsets can page there."""
+        fake = FakeXero(INVOICES, 20)
+        for record in fake.records.values():
+            record["UpdatedDateUTC"] = f"/Date({BASE_MS}+0000)/"
+        fake.tick = itertools.count(BASE_MS + 1).__next__  # every update stays within the same second
+        requests_mock.get(INVOICES_URL, text=fake)
+        for n in range(2, 400):
+            fake.between[n] = lambda f: f.update(f.ordered()[0]["InvoiceID"])
         with pytest.raises(XeroPagingError, match="3 paging passes"):
-            list(make_client(max_passes=3).iter_pages(TENANT, INVOICES, None))
+            list(make_client(max_passes=3, page_size=2).iter_pages(TENANT, INVOICES, None))
 
     def test_move_of_a_record_without_a_readable_date_rereads_the_window(
         self, requests_mock, make_client

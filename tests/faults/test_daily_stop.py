@@ -75,8 +75,10 @@ def test_daily_stop_never_commits_past_a_pending_recovery(
         [result] = harness.run()
 
         assert result["stopped"].startswith("daily limit reached")
-        moved = original[0]  # the first record served was updated before page 2 (it moved to the end)
-        recovery_since = truncate_to_second(parse_updated(moved["UpdatedDateUTC"]))
+        # The first record served was updated before page 2 (it moved to the end): it was read on page 1, so
+        # the record it made the read skip sorts after the last record of page 1, where the recovery starts.
+        end_of_page_1 = original[9]
+        recovery_since = truncate_to_second(parse_updated(end_of_page_1["UpdatedDateUTC"]))
         watermark = _watermark(harness, "invoices")
         assert watermark is None or watermark <= recovery_since
 

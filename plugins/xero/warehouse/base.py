@@ -165,6 +165,14 @@ class Backend(abc.ABC):
         :param staged: the row is staged (``_raw`` is text) rather than stored (``_raw`` is JSON).
         """
 
+    def raw_conversion(self, qualified_table: str, data_type: str) -> list[str]:
+        """Return the DDL that turns an existing ``_raw`` column of ``data_type`` into :func:`~xero.warehouse.ddl.raw_type`.
+
+        Tables created by earlier versions stored ``_raw`` as JSON documents, which could not hold every
+        text Xero sends; nothing to do by default.
+        """
+        return []
+
     def lock_sync_state(self, session: Session, state_table: str, tenant_id: str, entity: str) -> Any:
         """Create the tenant × entity state row if missing, lock it and return its watermark."""
         session.execute(

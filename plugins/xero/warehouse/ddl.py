@@ -53,8 +53,23 @@ KIND_TYPES: dict[ColumnKind, sa.types.TypeEngine] = _kind_types()
 
 
 def json_type(dialect: Dialect) -> sa.types.TypeEngine:
-    """Return the type of ``_raw`` columns: ``JSON`` on DuckDB, ``JSONB`` on PostgreSQL."""
+    """Return the type of JSON document columns (``_sync_state.stats``): ``JSON`` on DuckDB, ``JSONB`` on PostgreSQL."""
     return postgresql.JSONB() if dialect == "postgres" else sa.JSON()
+
+
+def raw_type(dialect: Dialect) -> sa.types.TypeEngine:
+    """Return the type of ``_raw`` columns, which hold each record's JSON text byte for byte as Xero sent it.
+
+    ``JSON`` on PostgreSQL keeps the text as given (``JSONB`` rewrites it, and refuses ``\\u0000`` and
+    escaped lone surrogates, which Xero may send); ``VARCHAR`` compressed with zstd on DuckDB (its ``JSON``
+    refuses lone surrogates; DuckDB's JSON functions read ``VARCHAR`` alike).
+    """
+    return sa.JSON() if dialect == "postgres" else _DuckDBRawText()
+
+
+def raw_cast(dialect: Dialect) -> str:
+    """Return the SQL type staged ``_raw`` text is cast to when stored (:func:`raw_type` without options)."""
+    return "JSON" if dialect == "postgres" else "VARCHAR"
 
 
 def type_sql(type_: sa.types.TypeEngine) -> str:
@@ -88,14 +103,14 @@ def _column(name: str, type_: sa.types.TypeEngine, comment: str, nullable: bool 
     return sa.Column(name, type_, nullable=nullable, quote=True, comment=comment)
 
 
-class _DuckDBRawJSON(sa.types.UserDefinedType):
-    """DuckDB's ``JSON`` compressed with zstd: Xero's JSON takes a third of the space of DuckDB's default
+class _DuckDBRawText(sa.types.UserDefinedType):
+    """DuckDB's ``VARCHAR`` compressed with zstd: Xero's JSON takes a third of the space of DuckDB's default
     string compression and is written faster."""
 
     cache_ok = True
 
     def get_col_spec(self, **kw: object) -> str:
-        return "JSON USING COMPRESSION zstd"
+        return "VARCHAR USING COMPRESSION zstd"
 
 
 def registry_table(metadata: sa.MetaData, table: Table, dialect: Dialect, parent: bool = False) -> sa.Table:
@@ -117,9 +132,7 @@ def registry_table(metadata: sa.MetaData, table: Table, dialect: Dialect, parent
         for name, type_ in data_columns(table)
     ]
     columns += [
-        _column(
-            "_raw", _DuckDBRawJSON() if dialect == "duckdb" else json_type(dialect), STANDARD_COLUMNS["_raw"]
-        ),
+        _column("_raw", raw_type(dialect), STANDARD_COLUMNS["_raw"]),
         _column("_loaded_at", sa.TIMESTAMP(timezone=True), STANDARD_COLUMNS["_loaded_at"], nullable=False),
         _column("_run_id", sa.Text(), STANDARD_COLUMNS["_run_id"]),
     ]

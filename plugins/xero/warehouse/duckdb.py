@@ -162,8 +162,14 @@ class DuckDBBackend(Backend):
             source = " WHERE FALSE"
         session.execute(f"CREATE OR REPLACE TEMPORARY VIEW {quote(name)} AS SELECT {select}{source}")
 
+    def raw_conversion(self, qualified_table: str, data_type: str) -> list[str]:
+        """Turn a ``JSON`` ``_raw`` (earlier versions) into ``VARCHAR``, which also takes lone surrogate escapes."""
+        if data_type.upper() != "JSON":
+            return []
+        return [f'ALTER TABLE {qualified_table} ALTER COLUMN "_raw" SET DATA TYPE VARCHAR']
+
     def fingerprint(self, columns: Sequence[str], staged: bool) -> str:
-        """Return DuckDB's 64-bit ``hash`` of ``_raw`` (JSON is stored as the text it was given) and ``columns``.
+        """Return DuckDB's 64-bit ``hash`` of ``_raw`` (stored as the text it was given) and ``columns``.
 
         Joins then carry 8 bytes per row instead of the row; two different rows share a hash with a
         chance of 2⁻⁶⁴.

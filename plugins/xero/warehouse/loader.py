@@ -40,6 +40,7 @@ from xero.warehouse.ddl import (
     json_type,
     key_columns,
     quote,
+    raw_cast,
     type_sql,
     validate_identifier,
 )
@@ -164,6 +165,7 @@ class Warehouse:
         self.schema = validate_identifier(schema, "schema name")
         self._clock = clock or (lambda: datetime.now(UTC))
         self._json = type_sql(json_type(backend.dialect))
+        self._raw = raw_cast(backend.dialect)
 
     @classmethod
     def from_hook(cls, hook: DbApiHook, schema: str = "xero", **kwargs: Any) -> Warehouse:
@@ -218,6 +220,13 @@ class Warehouse:
             session.execute(f"CREATE SCHEMA IF NOT EXISTS {session.prefix}")
             self._backend.use_schema(session, self.schema)
             existing = self._existing_columns(session)
+            raw_types = dict(
+                session.query(
+                    "SELECT table_name, data_type FROM information_schema.columns "
+                    "WHERE table_schema = ? AND column_name = '_raw'",
+                    (self.schema,),
+                )
+            )
             for table in self._metadata.sorted_tables:
                 if table.name not in existing:
                     statements = [create_table_sql(table)]
@@ -227,6 +236,9 @@ class Warehouse:
                         for column in table.columns
                         if column.name not in existing[table.name]
                     ]
+                    if table.name in raw_types:
+                        qualified = session.table(table.name)
+                        statements += self._backend.raw_conversion(qualified, str(raw_types[table.name]))
                 for statement in statements:
                     session.execute(statement)
                     applied.append(statement)
@@ -585,7 +597,7 @@ class Warehouse:
         names = [name for name, _ in data_columns(table)] + ["_raw"]
         insert_cols = ", ".join(quote(n) for n in [*names, "_loaded_at", "_run_id"])
         select_cols = ", ".join(
-            f"CAST(s._raw AS {self._json})" if n == "_raw" else f"s.{quote(n)}" for n in names
+            f"CAST(s._raw AS {self._raw})" if n == "_raw" else f"s.{quote(n)}" for n in names
         )
         on_conflict = ""
         if upsert:

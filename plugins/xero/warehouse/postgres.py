@@ -95,9 +95,17 @@ class PostgresBackend(Backend):
         session.execute(f"ANALYZE {quote(name)}")  # temp tables get no statistics otherwise
 
     def fingerprint(self, columns: Sequence[str], staged: bool) -> str:
-        """Return the row itself, ``_raw`` as JSONB (stored documents are normalised, so staged text is parsed)."""
-        raw = 'CAST("_raw" AS JSONB)' if staged else '"_raw"'
+        """Return the row itself, ``_raw`` as its text (stored as ``JSON``, which keeps the text as given)."""
+        raw = '"_raw"' if staged else 'CAST("_raw" AS TEXT)'
         return f"ROW({', '.join([raw, *map(quote, columns)])})"
+
+    def raw_conversion(self, qualified_table: str, data_type: str) -> list[str]:
+        """Turn a ``JSONB`` ``_raw`` (earlier versions) into ``JSON``: rows keep their documents, as JSONB wrote them."""
+        if data_type.lower() != "jsonb":
+            return []
+        return [
+            f'ALTER TABLE {qualified_table} ALTER COLUMN "_raw" TYPE JSON USING CAST("_raw" AS TEXT)::JSON'
+        ]
 
     def lock_ddl(self, session: Session, schema: str) -> None:
         """Take a transaction-scoped advisory lock so concurrent ``ensure_schema`` calls do not race."""
