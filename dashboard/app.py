@@ -67,12 +67,12 @@ def no_data_page(problem: WarehouseUnavailable, source: Source | None) -> None:
     """Say there is nothing to show yet (or the warehouse cannot be reached) and how to fix it."""
     st.title(problem.title)
     if isinstance(problem, WarehouseUnreachable):
-        st.error(f"{problem} Check the Airflow connection of the warehouse, then reload this page.")
+        st.error(f"{views.literal(str(problem))} Check the Airflow connection of the warehouse, then reload this page.")
     else:
         st.info(f"No data yet: {RUN_THE_SYNC}, then reload this page.")
-        st.write(str(problem))
+        st.write(views.literal(str(problem)))
     if source is not None:
-        st.caption(f"The dashboard reads {source.description}, schema {source.schema!r}.")
+        st.caption(views.literal(f"The dashboard reads {source.description}, schema {source.schema!r}."))
 
 
 def _reason(error: BaseException) -> str:
@@ -114,7 +114,7 @@ def _page(source: Source, organisation: views.Organisation, render: Callable[[vi
             no_data_page(exc, source)
         except Exception as exc:
             log.exception("the page could not be read")
-            st.error(f"This page could not be read from the warehouse: {_reason(exc)}")
+            st.error(views.literal(f"This page could not be read from the warehouse: {_reason(exc)}"))
 
     run.__name__ = render.__name__
     return run
@@ -139,7 +139,7 @@ def main() -> None:
         organisation = by_label[label]
         if organisation.base_currency:
             st.caption(f"Base currency: {organisation.base_currency}")
-        st.caption(f"Reading {source.description}")
+        st.caption(views.literal(f"Reading {source.description}"))
     pages = [
         st.Page(_page(source, organisation, render), title=title, url_path=path, default=index == 0)
         for index, (path, title, render) in enumerate(PAGES)

@@ -8,6 +8,7 @@ every figure back.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -26,6 +27,7 @@ AGING_BUCKETS = {
     "amount_over_90_days": "Over 90 days",
     "amount_due_total": "Total due",
 }
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
 LEDGERS = {"receivable": "Receivables (AR): what customers owe", "payable": "Payables (AP): what is owed"}
 
 
@@ -88,10 +90,15 @@ def timestamp(value: Any) -> str:
     return stamp.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def literal(text: str) -> str:
+    """Escape ``text`` so Streamlit's Markdown shows it as typed (names and reasons are data, not markup)."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
 def table(key: str, frame: pd.DataFrame, columns: Mapping[str, tuple[str, Callable[[Any], str]]]) -> None:
     """Show ``frame`` as a static table: ``columns`` maps a column to its header and formatter."""
     shown = pd.DataFrame(
-        {header: [fmt(value) for value in frame[name]] for name, (header, fmt) in columns.items()},
+        {header: [literal(fmt(value)) for value in frame[name]] for name, (header, fmt) in columns.items()},
         dtype=object,
     )
     with st.container(key=key):
@@ -122,7 +129,7 @@ def no_rows(what: str) -> None:
 
 def revenue_page(ctx: PageContext) -> None:
     """Net revenue per month and currency."""
-    st.header(f"Revenue by month: {ctx.organisation.name}")
+    st.header(f"Revenue by month: {literal(ctx.organisation.name)}")
     st.caption(
         "Lines of sales invoices (ACCREC) that are AUTHORISED or PAID, net of tax, by invoice date, in the "
         "invoice currency; the base-currency amount uses the rate Xero gives (– when not every invoice has one)."
@@ -152,7 +159,7 @@ def revenue_page(ctx: PageContext) -> None:
 
 def cash_page(ctx: PageContext) -> None:
     """Cash received and paid per month and currency."""
-    st.header(f"Cash in and out by month: {ctx.organisation.name}")
+    st.header(f"Cash in and out by month: {literal(ctx.organisation.name)}")
     st.caption(
         "Cash in: payments received on sales documents; cash out: payments made on bills. Both positive, by "
         "payment date, in the payment's currency."
@@ -184,7 +191,7 @@ def cash_page(ctx: PageContext) -> None:
 
 def aging_page(ctx: PageContext) -> None:
     """Receivables and payables by contact and aging bucket as of a chosen date."""
-    st.header(f"AR and AP aging: {ctx.organisation.name}")
+    st.header(f"AR and AP aging: {literal(ctx.organisation.name)}")
     as_of = st.date_input("As of", value=dt.date.today(), key="as_of", bind="query-params")
     st.caption(
         "Approved (AUTHORISED) invoices and credit notes still open on that date, by days past their due date, "
@@ -223,7 +230,7 @@ def aging_page(ctx: PageContext) -> None:
 
 def top_customers_page(ctx: PageContext) -> None:
     """The customers invoiced most over the last 12 months, per currency."""
-    st.header(f"Top customers: {ctx.organisation.name}")
+    st.header(f"Top customers: {literal(ctx.organisation.name)}")
     top_n = st.number_input("Customers per currency", 1, 100, 10, key="top", bind="query-params")
     st.caption(
         "Ranked by the amount invoiced over the last 12 months within each currency; outstanding and overdue "
@@ -253,7 +260,7 @@ def top_customers_page(ctx: PageContext) -> None:
 
 def dso_page(ctx: PageContext) -> None:
     """Days sales outstanding per month and currency."""
-    st.header(f"Days sales outstanding: {ctx.organisation.name}")
+    st.header(f"Days sales outstanding: {literal(ctx.organisation.name)}")
     st.caption(
         "Receivables at the end of the month ÷ that month's revenue × days in the month, per currency."
     )
