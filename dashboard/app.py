@@ -67,7 +67,9 @@ def no_data_page(problem: WarehouseUnavailable, source: Source | None) -> None:
     """Say there is nothing to show yet (or the warehouse cannot be reached) and how to fix it."""
     st.title(problem.title)
     if isinstance(problem, WarehouseUnreachable):
-        st.error(f"{views.literal(str(problem))} Check the Airflow connection of the warehouse, then reload this page.")
+        st.error(
+            f"{views.literal(str(problem))} Check the Airflow connection of the warehouse, then reload this page."
+        )
     else:
         st.info(f"No data yet: {RUN_THE_SYNC}, then reload this page.")
         st.write(views.literal(str(problem)))

@@ -113,7 +113,7 @@ def test_figures_on_every_page_equal_the_marts(
         "Total due": "amount_due_total",
     }
     sums = ", ".join(f"sum({column})" for column in buckets.values())
-    aging = f"xero__ar_ap_aging_as_of(cast(:d as date))"
+    aging = "xero__ar_ap_aging_as_of(cast(:d as date))"
     for ledger in ("receivable", "payable"):
         expected_totals = {
             currency: [cents(value) for value in values]

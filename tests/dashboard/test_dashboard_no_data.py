@@ -55,7 +55,9 @@ def _app_text(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: dict[str, st
     st.cache_data.clear()
     app = AppTest.from_file(str(REPO / "dashboard" / "app.py"), default_timeout=120).run()
     assert not app.exception
-    texts = [element.value for kind in ("info", "error", "markdown", "caption") for element in getattr(app, kind)]
+    texts = [
+        element.value for kind in ("info", "error", "markdown", "caption") for element in getattr(app, kind)
+    ]
     [title] = [element.value for element in app.title]
     return title, "\n".join(str(text).replace("\\", "") for text in texts)
 
