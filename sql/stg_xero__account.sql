@@ -1,6 +1,9 @@
 -- stg_xero__account: the chart of accounts, one row per account per tenant, with analysis-friendly names.
 -- Every account is kept (archived and deleted ones are flagged, not dropped).
 --
+-- Grain: one row per tenant_id, account_id
+-- Depends on: none
+--
 -- Columns:
 --   tenant_id                   Xero organisation (tenant) the account belongs to
 --   account_id                  Xero AccountID, unique within the tenant
@@ -25,7 +28,6 @@
 --   updated_date_utc            last change in Xero (UTC)
 --   _loaded_at                  when the warehouse last stored a change to this row (UTC)
 --   _run_id                     pipeline run that stored it
-create or replace view stg_xero__account as
 with source as (
     select * from account
 ),

@@ -1,6 +1,9 @@
 -- stg_xero__contact: customers and suppliers, one row per contact per tenant.
 -- Every contact is kept (archived ones are flagged, not dropped).
 --
+-- Grain: one row per tenant_id, contact_id
+-- Depends on: none
+--
 -- Columns:
 --   tenant_id                       Xero organisation (tenant) the contact belongs to
 --   contact_id                      Xero ContactID, unique within the tenant
@@ -27,7 +30,6 @@
 --   updated_date_utc                last change in Xero (UTC)
 --   _loaded_at                      when the warehouse last stored a change to this row (UTC)
 --   _run_id                         pipeline run that stored it
-create or replace view stg_xero__contact as
 with source as (
     select * from contact
 ),

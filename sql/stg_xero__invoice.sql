@@ -1,6 +1,9 @@
 -- stg_xero__invoice: sales invoices (ACCREC) and bills (ACCPAY), one row per invoice per tenant.
 -- Every invoice is kept: drafts, deleted and voided invoices are flagged, not dropped.
 --
+-- Grain: one row per tenant_id, invoice_id
+-- Depends on: none
+--
 -- Columns:
 --   tenant_id              Xero organisation (tenant) the invoice belongs to
 --   invoice_id             Xero InvoiceID, unique within the tenant
@@ -37,7 +40,6 @@
 --   updated_date_utc       last change in Xero (UTC)
 --   _loaded_at             when the warehouse last stored a change to this row (UTC)
 --   _run_id                pipeline run that stored it
-create or replace view stg_xero__invoice as
 with source as (
     select * from invoice
 ),

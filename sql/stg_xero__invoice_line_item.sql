@@ -1,6 +1,9 @@
 -- stg_xero__invoice_line_item: the lines of every invoice, one row per line per tenant.
 -- Lines of deleted or voided invoices are kept; filter through the invoice's flags.
 --
+-- Grain: one row per tenant_id, line_item_id
+-- Depends on: none
+--
 -- Columns:
 --   tenant_id        Xero organisation (tenant) the line belongs to
 --   invoice_id       the invoice the line is on (stg_xero__invoice)
@@ -19,7 +22,6 @@
 --   discount_amount  discount amount
 --   _loaded_at       when the warehouse last stored this line (UTC)
 --   _run_id          pipeline run that stored it
-create or replace view stg_xero__invoice_line_item as
 with source as (
     select * from invoice_line_item
 ),

@@ -1,6 +1,9 @@
 -- stg_xero__payment: payments applied to invoices, credit notes, overpayments and prepayments,
 -- one row per payment per tenant. Deleted payments are kept and flagged (is_deleted), not dropped.
 --
+-- Grain: one row per tenant_id, payment_id
+-- Depends on: none
+--
 -- Columns:
 --   tenant_id         Xero organisation (tenant) the payment belongs to
 --   payment_id        Xero PaymentID, unique within the tenant
@@ -23,7 +26,6 @@
 --   updated_date_utc  last change in Xero (UTC)
 --   _loaded_at        when the warehouse last stored a change to this row (UTC)
 --   _run_id           pipeline run that stored it
-create or replace view stg_xero__payment as
 with source as (
     select * from payment
 ),

@@ -2,10 +2,15 @@
 -- dashboards that slice sales and purchases by customer, supplier, account or month. One row per line
 -- (the joins never fan out); lines of every invoice status are kept, filter on invoice_status.
 -- The account is matched by account_id when the line has one, else by account_code within the tenant
--- (preferring an active account when a code was reused).
+-- (preferring an active account when a code was reused). Base-currency amounts use the invoice's
+-- CurrencyRate (units of invoice currency per unit of base currency); they are null when the rate is unknown.
+--
+-- Grain: one row per tenant_id, line_item_id
+-- Depends on: stg_xero__invoice_line_item, stg_xero__invoice, stg_xero__contact, stg_xero__account, stg_xero__organisation
 --
 -- Columns:
 --   tenant_id          Xero organisation (tenant)
+--   tenant_name        name of the organisation (the tenant id until the organisation is loaded)
 --   invoice_id         the invoice the line is on
 --   line_item_id       the line (unique within the tenant)
 --   line_number        1-based position of the line on the invoice
@@ -36,7 +41,8 @@
 --   account_class      class of that account (REVENUE, EXPENSE, ASSET, LIABILITY, EQUITY)
 --   is_deleted         the invoice is deleted
 --   is_voided          the invoice is voided
-create or replace view xero__invoice_line_items as
+--   base_currency_code    the organisation's base currency
+--   net_line_amount_base  net_line_amount in the base currency (null when no rate is known)
 with line_items as (
     select * from stg_xero__invoice_line_item
 ),
@@ -51,6 +57,10 @@ contacts as (
 
 accounts as (
     select * from stg_xero__account
+),
+
+organisations as (
+    select * from stg_xero__organisation
 ),
 
 accounts_by_code as (
@@ -73,6 +83,7 @@ accounts_by_code as (
 joined as (
     select
         line_items.tenant_id,
+        coalesce(organisations.tenant_name, line_items.tenant_id) as tenant_name,
         line_items.invoice_id,
         line_items.line_item_id,
         line_items.line_number,
@@ -107,11 +118,14 @@ joined as (
         coalesce(accounts_by_id.account_type, accounts_by_code.account_type) as account_type,
         coalesce(accounts_by_id.account_class, accounts_by_code.account_class) as account_class,
         coalesce(invoices.is_deleted, false) as is_deleted,
-        coalesce(invoices.is_voided, false) as is_voided
+        coalesce(invoices.is_voided, false) as is_voided,
+        organisations.base_currency_code
     from line_items
     left join invoices
         on invoices.tenant_id = line_items.tenant_id
         and invoices.invoice_id = line_items.invoice_id
+    left join organisations
+        on organisations.tenant_id = line_items.tenant_id
     left join contacts
         on contacts.tenant_id = invoices.tenant_id
         and contacts.contact_id = invoices.contact_id
@@ -125,7 +139,13 @@ joined as (
 ),
 
 final as (
-    select * from joined
+    select
+        joined.*,
+        case
+            when currency_code = base_currency_code then net_line_amount
+            when currency_rate > 0 then cast(round(net_line_amount / currency_rate, 4) as decimal(19, 4))
+        end as net_line_amount_base
+    from joined
 )
 
 select * from final

@@ -21,6 +21,8 @@ class SandboxConfig:
     :param payments_ratio: share of approved invoices that have payments (fully or partly paid).
     :param max_line_items: most line items on one invoice (at least 1).
     :param archived_contact_ratio: share of contacts that are ARCHIVED (half of them merged into another).
+    :param foreign_currency_ratio: share of invoices and bills in a currency other than the organisation's
+        base currency (with their own ``CurrencyRate``; their payments carry the rate of the payment day).
     :param history_days: the generated data spans this many days before ``data_end``.
     :param data_end: the latest generated UpdatedDateUTC; fixed so data does not depend on when it is built.
     :param clock_start: where the clock starts (``None``: real time, but never before ``data_end``).
@@ -46,6 +48,7 @@ class SandboxConfig:
     payments_ratio: float = 0.7
     max_line_items: int = 5
     archived_contact_ratio: float = 0.05
+    foreign_currency_ratio: float = 0.1
     history_days: int = 730
     data_end: datetime = datetime(2026, 1, 1, tzinfo=UTC)
     clock_start: datetime | None = None
@@ -68,6 +71,8 @@ class SandboxConfig:
                 raise ValueError(f"SandboxConfig.{name} must be at least 1")
         if not 0 <= self.payments_ratio <= 1:
             raise ValueError("SandboxConfig.payments_ratio must be within 0..1")
+        if not 0 <= self.foreign_currency_ratio <= 1:
+            raise ValueError("SandboxConfig.foreign_currency_ratio must be within 0..1")
         if self.max_line_items < 1:
             raise ValueError("SandboxConfig.max_line_items must be at least 1")
         if not 0 <= self.custom_connection_tenant < self.tenants:

@@ -11,6 +11,11 @@ fields, descriptions, the embedded contact, dates), and no dict is built. That t
 an invoice; :meth:`Organisation.invoice_record` decodes it for callers that want a dict. The other
 collections are rendered as dicts and encoded by the app.
 
+Invoices in a foreign currency (``SandboxConfig.foreign_currency_ratio``) carry Xero's ``CurrencyRate``
+(units of the invoice currency per unit of base currency); their payments carry the rate of the payment
+day and a ``BankAmount`` in the base currency. They are drawn from a stream of their own, so the rest of
+the data is the same with or without them.
+
 Accounting holds by construction: line amounts are exclusive of tax, tax is rounded per line to
 cents, ``Total = SubTotal + TotalTax``; the AUTHORISED payments of an invoice sum to its
 ``AmountPaid``; ``AmountDue = Total - AmountPaid`` (0 for VOIDED and DELETED); PAID exactly when
@@ -70,6 +75,13 @@ COUNTRIES = (
     ),
     Country("GB", "UK", "GBP", 2000, "OUTPUT2", "INPUT2", "GMTSTANDARDTIME", "London", "", "44", "VAT"),
 )
+
+#: The foreign currency of each base currency's organisation and its typical rate (units per unit of base).
+FOREIGN_CURRENCY: dict[str, tuple[str, float]] = {
+    "NZD": ("AUD", 0.92),
+    "AUD": ("USD", 0.65),
+    "GBP": ("EUR", 1.17),
+}
 
 # (code, name, type, system account, tax kind: "out" / "in" / "none")
 CHART: tuple[tuple[str, str, str, str, str], ...] = (
@@ -370,6 +382,7 @@ class Organisation:
             "contacts": {},
             "invoices": {},
             "payments": {},
+            "organisation": {},
         }
         self._pick_rng = _rng(cfg, tenant_index, 99)
         self._build_accounts()
@@ -583,6 +596,27 @@ class Organisation:
         self.inv_attach = rng.random(n) < 0.05
         self.inv_url = rng.random(n) < 0.1
         self.invoices = RecordIndex(hi, lo, updated.astype(np.int64))
+        self._build_currencies()
+
+    def _build_currencies(self) -> None:
+        """Put a share of invoices in the foreign currency, each with its rate and its payments' rates."""
+        rng = _rng(self.cfg, self.index_no, 5)
+        n, p = len(self.inv_type), len(self.pay_inv)
+        self.foreign_currency, typical = FOREIGN_CURRENCY[self.country.currency]
+        self.inv_foreign = rng.random(n) < self.cfg.foreign_currency_ratio
+        #: ``CurrencyRate`` of each invoice and payment, six decimals (1.0 in the base currency).
+        self.inv_rate = np.where(self.inv_foreign, np.round(typical * rng.uniform(0.95, 1.05, n), 6), 1.0)
+        self.pay_rate = np.where(
+            self.inv_foreign[self.pay_inv], np.round(typical * rng.uniform(0.95, 1.05, p), 6), 1.0
+        )
+
+    def invoice_currency(self, i: int) -> str:
+        """Return the CurrencyCode of invoice ``i``."""
+        return self.foreign_currency if self.inv_foreign[i] else self.country.currency
+
+    def payment_bank_cents(self, j: int) -> int:
+        """Return payment ``j``'s BankAmount in cents: its amount in the base currency at its rate."""
+        return round(int(self.pay_amount[j]) / float(self.pay_rate[j]))
 
     # ------------------------------------------------------------------ rendering
     def account_record(self, i: int) -> dict[str, Any]:
@@ -789,8 +823,10 @@ class Organisation:
             self.invoices.updated_ms,
             self.pay_start[:-1],
             self.pay_start[1:],
+            self.inv_foreign,
+            self.inv_rate,
         )
-        currency = self.country.currency
+        currencies = (self.country.currency, self.foreign_currency)
         overrides = self.overrides["invoices"]
         rendered: list[msgspec.Raw] = []
         batch = zip(
@@ -821,6 +857,8 @@ class Organisation:
             updated,
             pay_first,
             pay_end,
+            foreign,
+            rate,
         ) in enumerate(batch):
             total = sub_total + total_tax
             due_amount = 0 if status in (VOIDED, DELETED) else total - paid
@@ -841,7 +879,7 @@ class Organisation:
                 parts.append(f',"Payments":[{payments}],"CreditNotes":[],"Prepayments":[],"Overpayments":[]')
             parts.append(
                 f',"AmountDue":{money_json(due_amount)},"AmountPaid":{money_json(paid)},"AmountCredited":0.0'
-                f',"CurrencyRate":1.0,"IsDiscounted":false,"HasAttachments":{_BOOLEAN[attach]},"HasErrors":false'
+                f',"CurrencyRate":{rate!r},"IsDiscounted":false,"HasAttachments":{_BOOLEAN[attach]},"HasErrors":false'
             )
             if kind == 0:
                 parts.append(
@@ -869,7 +907,7 @@ class Organisation:
             parts.append(
                 f',"SubTotal":{money_json(sub_total)},"TotalTax":{money_json(total_tax)},"Total":{money_json(total)}'
                 f',"UpdatedDateUTC":"{ms_date(updated)}","UpdatedDateUTCString":"{utc_string(updated)}"'
-                f',"CurrencyCode":"{currency}"'
+                f',"CurrencyCode":"{currencies[foreign]}"'
             )
             if url:
                 parts.append(f',"Url":"https://orders.example.com/{invoice_number}"')
@@ -922,7 +960,7 @@ class Organisation:
         return (
             f'{{"PaymentID":"{self.payments.id_of(j)}","Date":"{day_date(self.pay_day[j])}"'
             f',"Amount":{money_json(int(self.pay_amount[j]))},"Reference":"Payment {int(self.pay_ref[j])}"'
-            ',"CurrencyRate":1.0,"HasAccount":false,"HasValidationErrors":false}'
+            f',"CurrencyRate":{float(self.pay_rate[j])!r},"HasAccount":false,"HasValidationErrors":false}}'
         )
 
     def payment_record(self, j: int, detail: bool = True) -> dict[str, Any]:
@@ -935,10 +973,10 @@ class Organisation:
         rec: dict[str, Any] = {
             "PaymentID": self.payments.id_of(j),
             "Date": day_date(self.pay_day[j]),
-            "BankAmount": amount,
+            "BankAmount": money(self.payment_bank_cents(j)),
             "Amount": amount,
             "Reference": f"Payment {int(self.pay_ref[j])}",
-            "CurrencyRate": 1.0,
+            "CurrencyRate": float(self.pay_rate[j]),
             "PaymentType": "ACCRECPAYMENT" if inv_type == "ACCREC" else "ACCPAYPAYMENT",
             "Status": PAYMENT_STATUSES[int(self.pay_status[j])],
             "UpdatedDateUTC": ms_date(updated),
@@ -957,16 +995,17 @@ class Organisation:
                 "IsDiscounted": False,
                 "HasErrors": False,
                 "Contact": self._contact_stub(int(self.inv_contact[i])),
-                "CurrencyCode": self.country.currency,
+                "CurrencyCode": self.invoice_currency(i),
             },
             "HasValidationErrors": False,
         }
         return self._overlay("payments", j, rec)
 
     def organisation_record(self) -> dict[str, Any]:
-        """Render the organisation (tenant) itself."""
+        """Render the organisation (tenant) itself (with the changes of :meth:`update_organisation`)."""
         c = self.country
-        return {
+        lock_day = self.end_day - 120
+        rec = {
             "OrganisationID": self.tenant_id,
             "APIKey": derived_uuid(self.cfg.seed, self.index_no, "apikey").replace("-", "")[:30].upper(),
             "Name": self.name,
@@ -985,6 +1024,8 @@ class Organisation:
             "SalesTaxPeriod": "TWOMONTHS" if c.code == "NZ" else "QUARTERLY1",
             "DefaultSalesTax": "Tax Exclusive",
             "DefaultPurchasesTax": "Tax Exclusive",
+            "PeriodLockDate": day_date(lock_day),
+            "EndOfYearLockDate": day_date(lock_day - 60),
             "CreatedDateUTC": ms_date(self.created_ms),
             "OrganisationEntityType": "COMPANY",
             "Timezone": c.timezone,
@@ -997,6 +1038,13 @@ class Organisation:
             "ExternalLinks": [],
             "PaymentTerms": {},
         }
+        return self._overlay("organisation", 0, rec)
+
+    def update_organisation(self, fields: dict[str, Any]) -> None:
+        """Change fields of the organisation (Xero field names); it has no UpdatedDateUTC to bump."""
+        if "OrganisationID" in fields:
+            raise ValueError("OrganisationID cannot change")
+        self.overrides["organisation"].setdefault(0, {}).update(fields)
 
     def render(self, entity: str, pos: int, detail: bool = True) -> dict[str, Any]:
         """Render the record at ``pos`` of ``entity``."""
@@ -1008,6 +1056,8 @@ class Organisation:
             return self.invoice_record(pos, detail)
         if entity == "payments":
             return self.payment_record(pos, detail)
+        if entity == "organisation":
+            return self.organisation_record()
         raise ValueError(f"unknown entity {entity!r}")
 
     def render_page(
@@ -1133,5 +1183,5 @@ class Organisation:
         self.touch("contacts", pos, now_ms)
 
     def count(self, entity: str) -> int:
-        """Return how many records ``entity`` holds (all statuses)."""
-        return self.table(entity).n
+        """Return how many records ``entity`` holds (all statuses; one organisation)."""
+        return 1 if entity == "organisation" else self.table(entity).n

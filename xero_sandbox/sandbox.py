@@ -21,7 +21,7 @@ from xero_sandbox.data import Organisation, as_dicts
 from xero_sandbox.faults import Faults
 from xero_sandbox.limits import RateLimiter
 
-ENTITY_NAMES = ("accounts", "contacts", "invoices", "payments")
+ENTITY_NAMES = ("organisation", "accounts", "contacts", "invoices", "payments")
 _ORG_NAMES = (
     "Harbour Trading",
     "Summit Outdoor",
@@ -136,6 +136,10 @@ class Sandbox:
         """Yield every record of ``entity`` in default order, with full detail (as paged calls serve them)."""
         _check_entity(entity)
         org = self.org(tenant_id)
+        if entity == "organisation":
+            with self.lock:
+                yield org.organisation_record()
+            return
         with self.lock:
             positions = org.table(entity).in_order()
         for start in range(0, len(positions), 1000):
@@ -180,6 +184,12 @@ class Sandbox:
             org.delete_payment(pos, self._now_ms())
             return org.payments.id_of(pos)
 
+    def update_organisation(self, tenant_id: str, **fields: Any) -> None:
+        """Change the organisation's settings (Xero field names, e.g. ``Name``, ``BaseCurrency``)."""
+        org = self.org(tenant_id)
+        with self.lock:
+            org.update_organisation(fields)
+
     def archive_contact(self, tenant_id: str, contact_id: str | None = None) -> str:
         """Archive an ACTIVE contact (``None`` picks one) and return its id."""
         org = self.org(tenant_id)
@@ -191,6 +201,8 @@ class Sandbox:
     def touch(self, tenant_id: str, entity: str, record_id: str | None = None) -> str:
         """Bump a record's UpdatedDateUTC without other changes (``None`` picks one); return its id."""
         _check_entity(entity)
+        if entity == "organisation":
+            raise ValueError("the organisation has no UpdatedDateUTC; change it with update_organisation")
         org = self.org(tenant_id)
         with self.lock:
             table = org.table(entity)

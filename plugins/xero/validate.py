@@ -258,7 +258,27 @@ def _payment_expectations(gx: Any, table: Table) -> list[tuple[str, Any]]:
     ]
 
 
+def _organisation_expectations(gx: Any, table: Table) -> list[tuple[str, Any]]:
+    """The organisation labels every mart: its name and base currency must be there, its year end a date."""
+    expect = gx.expectations
+    return [
+        ("name", expect.ExpectColumnValuesToNotBeNull(column="name")),
+        ("base_currency", expect.ExpectColumnValuesToNotBeNull(column="base_currency")),
+        (
+            "financial_year_end_month",
+            expect.ExpectColumnValuesToBeBetween(
+                column="financial_year_end_month", min_value=1, max_value=12
+            ),
+        ),
+        (
+            "financial_year_end_day",
+            expect.ExpectColumnValuesToBeBetween(column="financial_year_end_day", min_value=1, max_value=31),
+        ),
+    ]
+
+
 _RULES: dict[str, tuple[_Rule, ...]] = {
+    "organisation": (_Rule("organisation", _organisation_expectations),),
     "invoices": (
         _Rule(
             "invoice",

@@ -127,8 +127,48 @@ PAYMENT: dict[str, Any] = {
     "HasValidationErrors": False,
 }
 
-RECORDS = {"accounts": ACCOUNT, "contacts": CONTACT, "invoices": INVOICE, "payments": PAYMENT}
+ORGANISATION: dict[str, Any] = {
+    "APIKey": "CTJ60UH519MXQIXEJSDPDALS3EOZ5Y",
+    "Name": "Dev Evangelist - Sid Test 3 (NZ-2016-02)",
+    "LegalName": "Dev Evangelist - Sid Test 3 (NZ-2016-02)",
+    "PaysTax": True,
+    "Version": "NZ",
+    "OrganisationType": "COMPANY",
+    "BaseCurrency": "NZD",
+    "CountryCode": "NZ",
+    "IsDemoCompany": False,
+    "OrganisationStatus": "ACTIVE",
+    "TaxNumber": "071-138-054",
+    "FinancialYearEndDay": 31,
+    "FinancialYearEndMonth": 3,
+    "SalesTaxBasis": "PAYMENTS",
+    "SalesTaxPeriod": "TWOMONTHS",
+    "DefaultSalesTax": "Tax Exclusive",
+    "DefaultPurchasesTax": "Tax Exclusive",
+    "PeriodLockDate": "/Date(1546214400000+0000)/",
+    "EndOfYearLockDate": "/Date(1546214400000+0000)/",
+    "CreatedDateUTC": "/Date(1455827393000)/",
+    "OrganisationEntityType": "COMPANY",
+    "Timezone": "NEWZEALANDSTANDARDTIME",
+    "ShortCode": "!mBdtL",
+    "OrganisationID": "b2c885a9-4bb9-4a00-9b6e-6c2bf60b1a2b",
+    "Edition": "BUSINESS",
+    "Class": "PREMIUM",
+    "Addresses": [],
+    "Phones": [],
+    "ExternalLinks": [],
+    "PaymentTerms": {},
+}
+
+RECORDS = {
+    "organisation": ORGANISATION,
+    "accounts": ACCOUNT,
+    "contacts": CONTACT,
+    "invoices": INVOICE,
+    "payments": PAYMENT,
+}
 ID_FIELDS = {
+    "organisation": "OrganisationID",
     "accounts": "AccountID",
     "contacts": "ContactID",
     "invoices": "InvoiceID",

@@ -40,8 +40,29 @@ class TestEveryEntity:
         assert [row["_seq"] for row in parents] == [0, 1, 2]
         assert {row["tenant_id"] for row in parents} == {TENANT}
         summary = json.loads(json.dumps(result.summary()))
-        assert summary["max_cursor"] == result.max_cursor.isoformat()
+        assert summary["max_cursor"] == (result.max_cursor.isoformat() if entity.modified_since else None)
         assert summary["rows"][entity.table.name] == 3
+
+    def test_organisation_values(self, make, write_pages, tmp_path) -> None:
+        result = normalize_pages(
+            "organisation", TENANT, write_pages([make("organisation")]), tmp_path / "out"
+        )
+        (row,) = rows(result.files["organisation"])
+        assert (row["organisation_id"], row["name"], row["short_code"]) == (
+            "b2c885a9-4bb9-4a00-9b6e-6c2bf60b1a2b",
+            "Dev Evangelist - Sid Test 3 (NZ-2016-02)",
+            "!mBdtL",
+        )
+        assert (row["base_currency"], row["country_code"], row["timezone"]) == (
+            "NZD",
+            "NZ",
+            "NEWZEALANDSTANDARDTIME",
+        )
+        assert (row["financial_year_end_day"], row["financial_year_end_month"]) == (31, 3)
+        assert row["organisation_type"] == "COMPANY"
+        assert row["period_lock_date"] == date(2018, 12, 31)
+        assert row["created_date_utc"] == datetime(2016, 2, 18, 20, 29, 53, tzinfo=UTC)
+        assert result.max_cursor is None  # no UpdatedDateUTC: read whole every run, no watermark
 
     def test_account_values(self, make, write_pages, tmp_path) -> None:
         result = normalize_pages("accounts", TENANT, write_pages([make("accounts")]), tmp_path / "out")

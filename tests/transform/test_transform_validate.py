@@ -140,6 +140,17 @@ class TestQuarantineRules:
             ("payments", {"Amount": None}, "expect_column_values_to_not_be_null(amount): got null"),
             ("contacts", {"UpdatedDateUTC": None}, "expect_column_values_to_not_be_null(updated_date_utc)"),
             ("invoices", {"Type": "ACCXYZ"}, "expect_column_values_to_be_in_set(type): got 'ACCXYZ'"),
+            (
+                "organisation",
+                {"BaseCurrency": None},
+                "expect_column_values_to_not_be_null(base_currency): got null",
+            ),
+            ("organisation", {"Name": None}, "expect_column_values_to_not_be_null(name): got null"),
+            (
+                "organisation",
+                {"FinancialYearEndMonth": 13},
+                "expect_column_values_to_be_between(financial_year_end_month): got 13",
+            ),
         ],
     )
     def test_rule(self, run, make, name, changes, reason) -> None:

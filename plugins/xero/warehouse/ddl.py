@@ -4,6 +4,9 @@ Owns the mapping from :data:`xero.entities.ColumnKind` to SQL types, the shape o
 table (registry tables plus the ``_sync_state`` and ``_quarantine`` bookkeeping tables) and the
 statements that create or evolve them. Tables are described with SQLAlchemy Core and compiled with
 the PostgreSQL compiler, whose output DuckDB also accepts; only the JSON type differs per dialect.
+Every table and column carries its description as the SQLAlchemy ``comment`` (registry tables from
+:mod:`xero.entities`, the bookkeeping tables here), which :mod:`xero.warehouse.dictionary` writes into
+the database and the data dictionary.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import CreateTable
 
-from xero.entities import ColumnKind, Entity, Table
+from xero.entities import STANDARD_COLUMNS, ColumnKind, Entity, Table
 
 Dialect = Literal["duckdb", "postgres"]
 
@@ -77,8 +80,8 @@ def key_columns(table: Table) -> list[str]:
     return ["tenant_id", *table.primary_key]
 
 
-def _column(name: str, type_: sa.types.TypeEngine, nullable: bool = True) -> sa.Column:
-    return sa.Column(name, type_, nullable=nullable, quote=True)
+def _column(name: str, type_: sa.types.TypeEngine, comment: str, nullable: bool = True) -> sa.Column:
+    return sa.Column(name, type_, nullable=nullable, quote=True, comment=comment)
 
 
 class _DuckDBRawJSON(sa.types.UserDefinedType):
@@ -100,14 +103,20 @@ def registry_table(metadata: sa.MetaData, table: Table, dialect: Dialect) -> sa.
     keys unique.
     """
     keys = key_columns(table)
-    columns = [_column(name, type_, nullable=name not in keys) for name, type_ in data_columns(table)]
+    described = {column.name: column.description for column in table.columns}
+    columns = [
+        _column(name, type_, described.get(name) or STANDARD_COLUMNS[name], nullable=name not in keys)
+        for name, type_ in data_columns(table)
+    ]
     columns += [
-        _column("_raw", _DuckDBRawJSON() if dialect == "duckdb" else json_type(dialect)),
-        _column("_loaded_at", sa.TIMESTAMP(timezone=True), nullable=False),
-        _column("_run_id", sa.Text()),
+        _column(
+            "_raw", _DuckDBRawJSON() if dialect == "duckdb" else json_type(dialect), STANDARD_COLUMNS["_raw"]
+        ),
+        _column("_loaded_at", sa.TIMESTAMP(timezone=True), STANDARD_COLUMNS["_loaded_at"], nullable=False),
+        _column("_run_id", sa.Text(), STANDARD_COLUMNS["_run_id"]),
     ]
     constraints = [sa.PrimaryKeyConstraint(*keys)] if dialect == "postgres" else []
-    return sa.Table(table.name, metadata, *columns, *constraints, quote=True)
+    return sa.Table(table.name, metadata, *columns, *constraints, quote=True, comment=table.description)
 
 
 def sync_state_table(metadata: sa.MetaData, dialect: Dialect) -> sa.Table:
@@ -115,21 +124,26 @@ def sync_state_table(metadata: sa.MetaData, dialect: Dialect) -> sa.Table:
     return sa.Table(
         SYNC_STATE,
         metadata,
-        _column("tenant_id", sa.Text(), nullable=False),
-        _column("entity", sa.Text(), nullable=False),
-        _column("watermark", sa.TIMESTAMP(timezone=True)),
-        _column("last_run_id", sa.Text()),
-        _column("last_run_at", sa.TIMESTAMP(timezone=True)),
-        _column("rows_loaded", sa.BigInteger()),
-        _column("rows_inserted", sa.BigInteger()),
-        _column("rows_updated", sa.BigInteger()),
-        _column("rows_unchanged", sa.BigInteger()),
-        _column("children_replaced", sa.BigInteger()),
-        _column("rows_quarantined", sa.BigInteger()),
-        _column("api_calls", sa.BigInteger()),
-        _column("stats", json_type(dialect)),
+        _column("tenant_id", sa.Text(), "Xero organisation (tenant)", nullable=False),
+        _column("entity", sa.Text(), "registry entity (organisation, accounts, contacts, …)", nullable=False),
+        _column(
+            "watermark",
+            sa.TIMESTAMP(timezone=True),
+            "largest UpdatedDateUTC committed; the next run reads changes after it (null: read whole)",
+        ),
+        _column("last_run_id", sa.Text(), "the pipeline run of the last load"),
+        _column("last_run_at", sa.TIMESTAMP(timezone=True), "when the last load committed (UTC)"),
+        _column("rows_loaded", sa.BigInteger(), "distinct records in the last load"),
+        _column("rows_inserted", sa.BigInteger(), "records the last load added"),
+        _column("rows_updated", sa.BigInteger(), "records the last load changed"),
+        _column("rows_unchanged", sa.BigInteger(), "records the last load read but found unchanged"),
+        _column("children_replaced", sa.BigInteger(), "child rows (line items) the last load wrote"),
+        _column("rows_quarantined", sa.BigInteger(), "rows the last load sent to _quarantine"),
+        _column("api_calls", sa.BigInteger(), "Xero API calls the last extract made"),
+        _column("stats", json_type(dialect), "the last run's extract figures (pages, calls, …) as JSON"),
         sa.PrimaryKeyConstraint("tenant_id", "entity"),
         quote=True,
+        comment="sync state: one row per tenant and entity with its watermark and the figures of its last load",
     )
 
 
@@ -142,18 +156,28 @@ def quarantine_table(metadata: sa.MetaData) -> sa.Table:
     return sa.Table(
         QUARANTINE,
         metadata,
-        _column("tenant_id", sa.Text(), nullable=False),
-        _column("entity", sa.Text(), nullable=False),
-        _column("_run_id", sa.Text(), nullable=False),
-        _column("row_index", sa.BigInteger(), nullable=False),
-        _column("table_name", sa.Text(), nullable=False),
-        _column("record_id", sa.Text()),
-        _column("reason", sa.Text(), nullable=False),
-        _column("_raw", sa.Text()),
-        _column("_seq", sa.BigInteger()),
-        _column("_quarantined_at", sa.TIMESTAMP(timezone=True), nullable=False),
+        _column("tenant_id", sa.Text(), "Xero organisation (tenant)", nullable=False),
+        _column("entity", sa.Text(), "registry entity the record was read as", nullable=False),
+        _column("_run_id", sa.Text(), "the pipeline run that quarantined the row", nullable=False),
+        _column(
+            "row_index", sa.BigInteger(), "numbers the rows of one tenant, entity and run", nullable=False
+        ),
+        _column("table_name", sa.Text(), "warehouse table the row was meant for", nullable=False),
+        _column("record_id", sa.Text(), "Xero id of the record, when it could be read"),
+        _column(
+            "reason",
+            sa.Text(),
+            "why the row was quarantined (the failed check or parse error)",
+            nullable=False,
+        ),
+        _column("_raw", sa.Text(), "the record as Xero sent it (text: it may not be valid JSON)"),
+        _column("_seq", sa.BigInteger(), "the read of the record within the run"),
+        _column(
+            "_quarantined_at", sa.TIMESTAMP(timezone=True), "when the row was stored (UTC)", nullable=False
+        ),
         sa.PrimaryKeyConstraint("tenant_id", "entity", "_run_id", "row_index"),
         quote=True,
+        comment="rows that failed parsing or validation, kept with the reason instead of being loaded",
     )
 
 

@@ -40,6 +40,9 @@ from xero.warehouse.ddl import (
     type_sql,
     validate_identifier,
 )
+from xero.warehouse.dictionary import apply_table_comments, read_comments
+from xero.warehouse.marts import build_models
+from xero.warehouse.models import load_models
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
@@ -48,10 +51,6 @@ log = logging.getLogger(__name__)
 
 #: Placeholder for the warehouse schema in ad-hoc queries (:meth:`Warehouse.query`).
 SCHEMA_TEMPLATE = re.compile(r"\{\{\s*schema\s*\}\}")
-#: The one statement of a model file; names in models are unqualified (resolved in the warehouse schema).
-_VIEW_NAME = re.compile(
-    r"^\s*create\s+or\s+replace\s+view\s+\"?([A-Za-z_][A-Za-z0-9_]*)\"?\s+as\b", re.IGNORECASE | re.MULTILINE
-)
 
 _STAGED_TYPES = [("_raw", "TEXT"), ("_seq", "BIGINT")]
 _ACTION = "_xero_action"
@@ -171,7 +170,8 @@ class Warehouse:
     def ensure_schema(self) -> list[str]:
         """Create the schema and every missing table; add registry columns missing from existing tables.
 
-        Idempotent. Columns are only ever added (never dropped or narrowed).
+        Idempotent. Columns are only ever added (never dropped or narrowed). Table and column comments
+        (the data dictionary) are written where they differ from the stored ones.
 
         :return: the DDL statements that were executed (empty when nothing changed).
         """
@@ -193,6 +193,9 @@ class Warehouse:
                 for statement in statements:
                     session.execute(statement)
                     applied.append(statement)
+            commented = apply_table_comments(session, self._backend.dialect, self.schema, self._metadata)
+        if commented:
+            log.info("Warehouse schema %s: %d table and column descriptions written", self.schema, commented)
         for statement in applied:
             log.info("Warehouse schema %s: %s", self.schema, statement.splitlines()[0])
         return applied
@@ -582,31 +585,27 @@ class Warehouse:
     # -- SQL models -----------------------------------------------------------------------------
 
     def run_sql_dir(self, path: Path) -> list[str]:
-        """Run the ``*.sql`` models of ``path`` in name order in one transaction; return the model names.
+        """Build the SQL models of ``path`` in dependency order, in one transaction; return their names.
 
-        Each file holds one ``create or replace view <name> as …`` statement with unqualified names:
-        the warehouse schema is the session's current schema (PostgreSQL ``search_path``, DuckDB
-        ``USE``), so the same SQL runs on both and in any schema. The views the files define are
-        dropped first (in reverse order, without CASCADE), so a model whose columns changed is
-        recreated on PostgreSQL too, and readers never see a half-built set.
+        Each file is a header (description, grain, dependencies, kind, columns) and one select with
+        unqualified names: the warehouse schema is the session's current schema (PostgreSQL
+        ``search_path``, DuckDB ``USE``), so the same SQL runs on both and in any schema. The models
+        are dropped first (in reverse order, without CASCADE), so a model whose columns changed is
+        recreated on PostgreSQL too, and readers never see a half-built set; every view and column is
+        then described with ``COMMENT ON``. See :mod:`xero.warehouse.models` and :mod:`xero.warehouse.marts`.
         """
-        files = sorted(Path(path).glob("*.sql"))
-        models = [(file, file.read_text(encoding="utf-8")) for file in files]
-        names = []
-        for file, text in models:
-            match = _VIEW_NAME.search(text)
-            if not match:
-                raise ValueError(f"{file.name}: expected one 'create or replace view <name> as …' statement")
-            names.append(match.group(1))
+        models = load_models(Path(path))
         with self._backend.transaction(self.schema) as session:
             self._backend.lock_ddl(session, self.schema)
             self._backend.use_schema(session, self.schema)
-            for name in reversed(names):
-                session.execute(f"DROP VIEW IF EXISTS {session.table(name)}")
-            for (file, text), name in zip(models, names, strict=True):
-                log.info("Running model %s (%s)", name, file.name)
-                session.execute(text.strip().rstrip(";"))
-        return names
+            return build_models(
+                session, self._backend.dialect, self.schema, models, list(self.entities.values())
+            )
+
+    def comments(self) -> dict[tuple[str, str | None], str]:
+        """Return the descriptions stored in the warehouse: (table, view or function; column or None) → text."""
+        with self._backend.transaction(self.schema) as session:
+            return read_comments(session, self._backend.dialect, self.schema)
 
 
 def _raw_name(table: Table) -> str:
