@@ -303,10 +303,12 @@ def load(transformed: dict[str, Any], warehouse_conn_id: str, schema: str, run_i
 
 
 def build_marts(warehouse_conn_id: str, schema: str, sql_dir: str | Path) -> None:
-    """Rebuild the staging views and dashboard marts from ``sql_dir``."""
+    """Rebuild the staging views and dashboard marts from ``sql_dir``, then publish the DuckDB read copy."""
     from xero.warehouse import Warehouse
+    from xero.warehouse.publish import publish_read_copy
 
     Warehouse.from_conn_id(warehouse_conn_id, schema=schema).run_sql_dir(Path(sql_dir))
+    publish_read_copy(warehouse_conn_id)
 
 
 def summarize(loaded: Iterable[dict[str, Any]]) -> dict[str, Any]:

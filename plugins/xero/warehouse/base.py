@@ -95,7 +95,7 @@ class Backend(abc.ABC):
 
         :param schema: the warehouse schema; sets the session's :attr:`Session.prefix`.
         """
-        conn = self.hook.get_conn()
+        conn = self._connect()
         try:
             session = self._begin(conn)
             session.prefix = self._prefix(session, schema)
@@ -107,6 +107,10 @@ class Backend(abc.ABC):
             conn.commit()
         finally:
             conn.close()
+
+    def _connect(self) -> Any:
+        """Open a DB-API connection through the hook."""
+        return self.hook.get_conn()
 
     @abc.abstractmethod
     def _begin(self, conn: Any) -> Session:
