@@ -20,7 +20,7 @@ from typing import Literal
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
-from xero.warehouse.publish import read_copy_path
+from xero.warehouse.publish import READ_COPY_EXTRA, read_copy_path
 
 REPO = Path(__file__).resolve().parent.parent
 #: The warehouse file ``make demo`` loads when no ``xero_warehouse`` connection is configured.
@@ -139,7 +139,9 @@ def resolve_source(conn_id: str | None = None, schema: str | None = None) -> Sou
     if connection.conn_type == "duckdb":
         if not connection.host:
             raise WarehouseUnreachable(f"The DuckDB connection {conn_id!r} names no database file (host).")
-        return duckdb_source(Path(connection.host).expanduser(), schema)
+        return duckdb_source(
+            Path(connection.host).expanduser(), schema, connection.extra_dejson.get(READ_COPY_EXTRA)
+        )
     if connection.conn_type in ("postgres", "postgresql"):
         url = connection.get_hook().sqlalchemy_url
         url = url.set(drivername="postgresql+psycopg")
@@ -155,7 +157,7 @@ def resolve_source(conn_id: str | None = None, schema: str | None = None) -> Sou
     )
 
 
-def duckdb_source(database: Path, schema: str = DEFAULT_SCHEMA) -> Source:
-    """Return the read copy of the DuckDB warehouse file ``database``."""
-    copy = read_copy_path(database)
+def duckdb_source(database: Path, schema: str = DEFAULT_SCHEMA, read_copy: str | None = None) -> Source:
+    """Return the read copy of the DuckDB warehouse file ``database`` (``read_copy``: the connection extra)."""
+    copy = read_copy_path(database, read_copy)
     return Source("duckdb", schema, str(copy), f"DuckDB read copy {copy}")

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.dashboard.browser import cents, open_page, read_table, shown_amount, tenths
+from tests.dashboard.browser import CENT, cents, open_page, read_table, shown_amount, tenths
 from tests.dashboard.conftest import DemoWarehouse, StartDashboard
 
 pytestmark = pytest.mark.e2e
@@ -152,8 +152,9 @@ def test_figures_on_every_page_equal_the_marts(
     )
     shown_top = read_table(page, "top-customers-table")
     assert len(shown_top) == min(10, len(balances))
-    invoiced = sorted((cents(row[2] or 0) for row in balances), reverse=True)[:10]
-    assert sorted((shown_amount(row["Invoiced, 12 months"]) for row in shown_top), reverse=True) == invoiced
+    invoiced = sorted((Decimal(str(row[2] or 0)).quantize(CENT) for row in balances), reverse=True)[:10]
+    shown_invoiced = [shown_amount(row["Invoiced, 12 months"]) or Decimal(0) for row in shown_top]
+    assert sorted(shown_invoiced, reverse=True) == invoiced
     by_customer = {(contact, currency): row for contact, currency, *row in balances}
     for row in shown_top:
         _, outstanding, overdue = by_customer[(row["Customer"], row["Currency"])]
@@ -197,7 +198,8 @@ def test_figures_on_every_page_equal_the_marts(
         )
         for row in read_table(page, "freshness-table")
     }
-    assert len(expected_freshness) == 2 * 4
+    [(synced,)] = demo.sql("select count(*) from _sync_state")
+    assert len(expected_freshness) == synced >= 2 * 4
     assert shown_freshness == expected_freshness
 
     # Quarantine counts: the record with an unparseable date is there.
