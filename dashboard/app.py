@@ -35,6 +35,7 @@ from dashboard.source import (  # noqa: E402
 
 log = logging.getLogger("dashboard")
 
+#: url path, title and renderer of each page; the first is also the app's home page (``/``).
 PAGES: list[tuple[str, str, Callable[[views.PageContext], None]]] = [
     ("revenue", "Revenue by month", views.revenue_page),
     ("cash", "Cash in and out", views.cash_page),

@@ -28,7 +28,9 @@ def open_page(page: Any, base_url: str, path: str, wait_for: str, **params: str)
     page.goto(f"{base_url}/{path}{query}")
     page.wait_for_selector(wait_for, timeout=60_000)
     page.wait_for_function(_IDLE, timeout=60_000)
-    assert page.locator('[data-testid="stException"]').count() == 0, page.inner_text("body")[:3000]
+    shown = page.inner_text("body")
+    assert page.locator('[data-testid="stException"]').count() == 0, shown[:3000]
+    assert page.get_by_role("dialog").count() == 0, shown[:3000]  # e.g. Streamlit's "Page not found"
 
 
 def read_table(page: Any, key: str) -> list[dict[str, str]]:
