@@ -1,5 +1,8 @@
 """Command line of the Xero integration: ``python -m xero auth --conn-id xero_default``.
 
+``dictionary`` prints the warehouse's data dictionary (Markdown) from the entity registry and the SQL
+models' headers, or with ``--update sql/README.md`` rewrites the generated section of that file.
+
 ``auth`` runs the consent step for one ``xero`` connection (see :mod:`xero.consent`): it reads the
 connection (client id and secret, scopes, identity and authorize URLs, token store), prints and opens
 the consent URL, receives the code on ``http://localhost:<port>/callback``, stores the token in the
@@ -12,6 +15,7 @@ import argparse
 import sys
 import webbrowser
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from xero.consent import run_consent
@@ -32,7 +36,47 @@ def _parser() -> argparse.ArgumentParser:
     auth.add_argument(
         "--timeout", type=float, default=300.0, help="seconds to wait for the consent (default 300)"
     )
+    dictionary = commands.add_parser(
+        "dictionary", help="print the data dictionary of the warehouse tables and SQL models (Markdown)"
+    )
+    dictionary.add_argument(
+        "--sql-dir", type=Path, default=Path("sql"), help="directory of the SQL models (default sql)"
+    )
+    dictionary.add_argument(
+        "--update",
+        type=Path,
+        metavar="FILE",
+        help="rewrite the generated section of FILE (e.g. sql/README.md) instead of printing",
+    )
     return parser
+
+
+def data_dictionary(sql_dir: Path) -> str:
+    """Return the data dictionary (Markdown) of the registry tables and the models of ``sql_dir``."""
+    from xero.entities import ENTITIES
+    from xero.warehouse.ddl import build_metadata
+    from xero.warehouse.dictionary import render_markdown
+    from xero.warehouse.models import load_models
+
+    return render_markdown(build_metadata(ENTITIES.values(), "postgres"), load_models(sql_dir))
+
+
+def dictionary_command(sql_dir: Path, update: Path | None, echo: Callable[[str], None] = print) -> int:
+    """Print the data dictionary, or rewrite the generated section of ``update``; return the exit status."""
+    from xero.warehouse.dictionary import replace_section
+
+    text = data_dictionary(sql_dir)
+    if update is None:
+        echo(text.rstrip("\n"))
+        return 0
+    current = update.read_text(encoding="utf-8")
+    new = replace_section(current, text)
+    if new != current:
+        update.write_text(new, encoding="utf-8")
+        echo(f"{update}: data dictionary updated")
+    else:
+        echo(f"{update}: data dictionary already up to date")
+    return 0
 
 
 def auth_command(
@@ -83,6 +127,12 @@ def main(argv: Sequence[str] | None = None, *, open_url: Callable[[str], Any] | 
     :param open_url: opens the consent URL (the web browser by default, none with ``--no-browser``).
     """
     args = _parser().parse_args(argv)
+    if args.command == "dictionary":
+        try:
+            return dictionary_command(args.sql_dir, args.update)
+        except (OSError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     opener = None if args.no_browser else (open_url or webbrowser.open)
     try:
         return auth_command(args.conn_id, port=args.port, open_url=opener, timeout=args.timeout)

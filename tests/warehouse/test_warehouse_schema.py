@@ -9,7 +9,16 @@ from pathlib import Path
 from xero.entities import INVOICES, Column
 from xero.warehouse import Warehouse
 
-TABLES = {"_quarantine", "_sync_state", "account", "contact", "invoice", "invoice_line_item", "payment"}
+TABLES = {
+    "_quarantine",
+    "_sync_state",
+    "account",
+    "contact",
+    "organisation",
+    "invoice",
+    "invoice_line_item",
+    "payment",
+}
 
 
 def columns(wh: Warehouse, table: str) -> dict[str, tuple]:

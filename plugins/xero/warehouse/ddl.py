@@ -105,7 +105,7 @@ def registry_table(metadata: sa.MetaData, table: Table, dialect: Dialect) -> sa.
     keys = key_columns(table)
     described = {column.name: column.description for column in table.columns}
     columns = [
-        _column(name, type_, described.get(name) or STANDARD_COLUMNS[name], nullable=name not in keys)
+        _column(name, type_, described.get(name) or STANDARD_COLUMNS.get(name, ""), nullable=name not in keys)
         for name, type_ in data_columns(table)
     ]
     columns += [

@@ -38,7 +38,7 @@ class Comment:
 def table_comments(metadata: sa.MetaData) -> list[Comment]:
     """Return the comments of every table of ``metadata`` and of its columns (empty text where missing)."""
     comments = []
-    for table in metadata.sorted_tables:
+    for table in metadata.tables.values():
         comments.append(Comment("table", table.name, None, table.comment or ""))
         comments += [
             Comment("table", table.name, column.name, column.comment or "") for column in table.columns
@@ -132,8 +132,14 @@ def _cell(text: str) -> str:
 
 def render_markdown(metadata: sa.MetaData, models: Sequence[Model]) -> str:
     """Return the data dictionary as Markdown: base tables (columns with types) then models in build order."""
-    lines = ["## Base tables", ""]
-    for table in metadata.sorted_tables:
+    lines = [
+        "## Base tables",
+        "",
+        "Registry tables in load order, then the bookkeeping tables. Types as PostgreSQL names them "
+        "(DuckDB stores `JSONB` as `JSON`).",
+        "",
+    ]
+    for table in metadata.tables.values():
         lines += [f"### `{table.name}`", "", _cell(table.comment or ""), ""]
         lines += ["| column | type | description |", "| --- | --- | --- |"]
         lines += [
