@@ -48,6 +48,14 @@ class PageContext:
     load: Loader
 
 
+UNKNOWN_CURRENCY = "(unknown)"
+
+
+def currency(value: Any) -> str:
+    """Show a currency code; rows whose document is not loaded have none."""
+    return str(value) if value else UNKNOWN_CURRENCY
+
+
 def money(value: Any) -> str:
     """Format an amount with two decimals and thousands separators; an unknown amount as ``–``."""
     if value is None or (isinstance(value, float) and value != value):
@@ -105,21 +113,26 @@ def table(key: str, frame: pd.DataFrame, columns: Mapping[str, tuple[str, Callab
         st.table(shown, hide_index=True)
 
 
-def chart(frame: pd.DataFrame, x: str, y: Mapping[str, str], currency: str, kind: str = "bar") -> None:
-    """Chart the ``y`` columns (column: label) of one currency's rows against ``x``."""
-    data = pd.DataFrame({x: frame[x]})
-    for name, label in y.items():
-        data[f"{label} ({currency})"] = [None if v is None else float(v) for v in frame[name]]
-    data = data.set_index(x)
-    if kind == "line":
-        st.line_chart(data)
-    else:
-        st.bar_chart(data, stack=False)
+def charts(rows: pd.DataFrame, title: str, y: Mapping[str, str], kind: str = "bar") -> None:
+    """Chart the ``y`` columns (column: label) by ``month_label``, one chart per currency, side by side."""
+    groups = per_currency(rows)
+    for column, (code, frame) in zip(st.columns(len(groups)), groups, strict=True):
+        with column:
+            st.subheader(f"{title} ({code})")
+            data = pd.DataFrame({"month": list(frame["month_label"])})
+            for name, label in y.items():
+                data[f"{label} ({code})"] = [None if v is None else float(v) for v in frame[name]]
+            data = data.set_index("month")
+            if kind == "line":
+                st.line_chart(data, height=280)
+            else:
+                st.bar_chart(data, stack=False, height=280)
 
 
 def per_currency(frame: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
-    """Split rows by ``currency_code``, in order."""
-    return [(str(code), rows) for code, rows in frame.groupby("currency_code", sort=True)]
+    """Split rows by ``currency_code``, in order (rows without one together, as unknown)."""
+    codes = frame["currency_code"].map(currency)
+    return [(str(code), rows) for code, rows in frame.groupby(codes, sort=True)]
 
 
 def no_rows(what: str) -> None:
@@ -139,15 +152,13 @@ def revenue_page(ctx: PageContext) -> None:
         no_rows("revenue")
         return
     rows["month_label"] = [month(v) for v in rows["revenue_month"]]
-    for currency, frame in per_currency(rows):
-        st.subheader(f"Net revenue ({currency})")
-        chart(frame, "month_label", {"net_amount": "Net revenue"}, currency)
+    charts(rows, "Net revenue", {"net_amount": "Net revenue"})
     table(
         "revenue-table",
         rows,
         {
             "month_label": ("Month", str),
-            "currency_code": ("Currency", str),
+            "currency_code": ("Currency", currency),
             "net_amount": ("Net revenue", money),
             "tax_amount": ("Tax", money),
             "line_count": ("Lines", count),
@@ -169,15 +180,13 @@ def cash_page(ctx: PageContext) -> None:
         no_rows("payments")
         return
     rows["month_label"] = [month(v) for v in rows["cash_month"]]
-    for currency, frame in per_currency(rows):
-        st.subheader(f"Cash in and out ({currency})")
-        chart(frame, "month_label", {"cash_in": "Cash in", "cash_out": "Cash out"}, currency)
+    charts(rows, "Cash in and out", {"cash_in": "Cash in", "cash_out": "Cash out"})
     table(
         "cash-table",
         rows,
         {
             "month_label": ("Month", str),
-            "currency_code": ("Currency", str),
+            "currency_code": ("Currency", currency),
             "cash_in": ("Cash in", money),
             "cash_out": ("Cash out", money),
             "net_cash": ("Net cash", money),
@@ -204,13 +213,13 @@ def aging_page(ctx: PageContext) -> None:
         if ledger_rows.empty:
             st.info(f"Nothing open on {as_of.isoformat()}.")
             continue
-        totals = ledger_rows.groupby("currency_code", sort=True)[[*AGING_BUCKETS, "invoice_count"]].sum()
-        totals = totals.reset_index()
+        codes = ledger_rows["currency_code"].map(currency).rename("currency_code")
+        totals = ledger_rows.groupby(codes, sort=True)[[*AGING_BUCKETS, "invoice_count"]].sum().reset_index()
         table(
             f"aging-{ledger}-totals",
             totals,
             {
-                "currency_code": ("Currency", str),
+                "currency_code": ("Currency", currency),
                 **{name: (label, money) for name, label in AGING_BUCKETS.items()},
                 "invoice_count": ("Invoices", count),
             },
@@ -220,7 +229,7 @@ def aging_page(ctx: PageContext) -> None:
             ledger_rows,
             {
                 "contact_name": ("Contact", lambda v: v or "(contact not loaded)"),
-                "currency_code": ("Currency", str),
+                "currency_code": ("Currency", currency),
                 **{name: (label, money) for name, label in AGING_BUCKETS.items()},
                 "invoice_count": ("Invoices", count),
                 "oldest_due_date": ("Oldest due date", day),
@@ -246,7 +255,7 @@ def top_customers_page(ctx: PageContext) -> None:
         {
             "rank_in_currency": ("Rank", count),
             "contact_name": ("Customer", lambda v: v or "(contact not loaded)"),
-            "currency_code": ("Currency", str),
+            "currency_code": ("Currency", currency),
             "invoiced_last_12_months": ("Invoiced, 12 months", money),
             "paid_last_12_months": ("Paid, 12 months", money),
             "outstanding": ("Outstanding", money),
@@ -269,15 +278,13 @@ def dso_page(ctx: PageContext) -> None:
         no_rows("receivables")
         return
     rows["month_label"] = [month(v) for v in rows["month"]]
-    for currency, frame in per_currency(rows):
-        st.subheader(f"DSO in days ({currency})")
-        chart(frame, "month_label", {"dso_days": "DSO days"}, currency, kind="line")
+    charts(rows, "DSO in days", {"dso_days": "DSO days"}, kind="line")
     table(
         "dso-table",
         rows,
         {
             "month_label": ("Month", str),
-            "currency_code": ("Currency", str),
+            "currency_code": ("Currency", currency),
             "receivables_end": ("Receivables at month end", money),
             "revenue": ("Revenue", money),
             "days_in_month": ("Days", count),
