@@ -17,8 +17,8 @@ _READ_TABLE = """(key) => {
 }"""
 
 _IDLE = """() => {
-    const widget = document.querySelector('[data-testid="stStatusWidget"]');
-    return !widget || !/running/i.test(widget.innerText);
+    const app = document.querySelector('[data-testid="stApp"]');
+    return app !== null && app.dataset.testScriptState === 'notRunning';
 }"""
 
 

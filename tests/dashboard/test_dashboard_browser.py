@@ -128,7 +128,13 @@ def test_figures_on_every_page_equal_the_marts(
             for row in read_table(page, f"aging-{ledger}-totals")
         }
         assert shown_totals == expected_totals
-        assert sum(1 for amount in next(iter(expected_totals.values()))[:5] if amount) >= 2
+        filled = {
+            bucket
+            for amounts in expected_totals.values()
+            for bucket, amount in enumerate(amounts[:5])
+            if amount
+        }
+        assert len(filled) >= 2  # the as-of date spreads the money over several buckets
         expected_contacts = Counter(
             (contact or "(contact not loaded)", currency or "(unknown)", cents(total), int(count))
             for contact, currency, total, count in demo.sql(
