@@ -24,9 +24,9 @@ HEADLINE_KEYS = (
 
 
 def test_minimum_calls_counts_pages_and_fixed_calls() -> None:
-    counts = {"accounts": 40, "contacts": 1000, "invoices": 1001, "payments": 0}
-    # token + connections + accounts (unpaged) + 1 + 2 pages + an empty page for payments
-    assert sync_bench.minimum_calls(counts) == 2 + 1 + 1 + 2 + 1
+    counts = {"organisation": 1, "accounts": 40, "contacts": 1000, "invoices": 1001, "payments": 0}
+    # token + connections + organisation and accounts (unpaged) + 1 + 2 pages + an empty page for payments
+    assert sync_bench.minimum_calls(counts) == 2 + 1 + 1 + 1 + 2 + 1
 
 
 def test_main_writes_every_figure(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ import requests
 
 from scripts.local_airflow import LocalAirflow
 from tests.e2e.support import CLIENT_ID, CLIENT_SECRET, dag_env
+from xero.entities import ENTITIES
 from xero_sandbox import Sandbox, SandboxConfig
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
@@ -104,10 +105,14 @@ def test_sync_with_postgres_metadata_and_local_executor(
             f'select count(*) from "{pg_schema}"._sync_state where watermark is not null'
         ).fetchone()
     assert dict(invoices) == {t.tenant_id: sb.count(t.tenant_id, "invoices") for t in sb.tenants}
-    assert states == (len(sb.tenants) * 4,)
+    assert states == (
+        len(sb.tenants) * sum(e.modified_since for e in ENTITIES.values()),
+    )  # not the organisation
     with psycopg.connect(metadata_db.replace("+psycopg2", "")) as conn:
         ran = conn.execute(
             "select state, count(*) from task_instance where dag_id = 'xero_sync' group by state"
         ).fetchall()
-    targets = len(sb.tenants) * 4  # tenants × entities, each extracted, validated and loaded by its own task
+    targets = len(sb.tenants) * len(
+        ENTITIES
+    )  # tenants × entities, each extracted, validated and loaded by its own task
     assert dict(ran) == {"success": 1 + 3 * targets + 2}  # plus plan, marts and summary

@@ -25,6 +25,7 @@ from xero_sandbox import Sandbox, SandboxConfig
 pytestmark = pytest.mark.e2e
 
 TABLE_KEYS = {
+    "organisation": ("tenant_id", "organisation_id"),
     "account": ("tenant_id", "account_id"),
     "contact": ("tenant_id", "contact_id"),
     "invoice": ("tenant_id", "invoice_id"),
@@ -41,6 +42,7 @@ def expected_counts(sb: Sandbox) -> dict[tuple[str, str], int]:
     counts = {}
     for tenant in sb.tenants:
         tid = tenant.tenant_id
+        counts[(tid, "organisation")] = 1
         counts[(tid, "account")] = sb.count(tid, "accounts")
         counts[(tid, "contact")] = sb.count(tid, "contacts")
         invoices = _records(sb, tid, "invoices")
@@ -145,7 +147,13 @@ def test_three_runs(tmp_path: Path, warehouse_env: tuple[str, str], monkeypatch:
         reports = sorted(
             p.relative_to(data_dir / "data_docs") for p in data_dir.glob("data_docs/*/*/index.html")
         )
-        assert len(reports) == len(sb.tenants) * 4  # the validation report of every tenant × entity is kept
+        names = warehouse.rows("select distinct tenant_id, tenant_name from {s}.xero__revenue_by_month")
+        assert sorted(names) == sorted(
+            (t.tenant_id, t.name) for t in sb.tenants
+        )  # marts carry organisation names
+        assert len(reports) == len(sb.tenants) * len(
+            ENTITIES
+        )  # the validation report of every tenant × entity is kept
         leftovers = [p for p in data_dir.iterdir() if p.name not in ("data_docs", "_governor")]
         assert leftovers == []  # each run's work files are removed once its load commits
 
@@ -186,6 +194,7 @@ def test_three_runs(tmp_path: Path, warehouse_env: tuple[str, str], monkeypatch:
         assert changed("payment") == {(tenant_id, deleted_payment)}
         assert changed("contact") == {(tenant_id, archived)}
         assert changed("account") == set()
+        assert changed("organisation") == set()
         assert changed("invoice_line_item") == set()
         for table in ("account", "contact", "invoice", "payment"):
             untouched = set(after[table]) - {

@@ -50,7 +50,12 @@ def test_daily_limit_ends_the_dag_run_successfully(tmp_path: Path, monkeypatch: 
     invoice_calls = [r for r in sb.requests if r.endpoint == "Invoices"]
     assert [r.status for r in invoice_calls] == [429]  # one refused call, no retries
     with duckdb.connect(str(database), read_only=True) as conn:
-        counts = dict(conn.execute("select entity, watermark is not null from xero._sync_state").fetchall())
+        counts = dict(
+            conn.execute(
+                # the organisation is read whole every run: it has no watermark to show how far a read got
+                "select entity, watermark is not null from xero._sync_state where entity <> 'organisation'"
+            ).fetchall()
+        )
         [(contacts,)] = conn.execute("select count(*) from xero.contact").fetchall()
     assert set(counts) == {"accounts", "contacts", "invoices", "payments"} and counts["invoices"] is False
     # The daily limit is the tenant's: an entity read after the refused call stops too (without a call), and

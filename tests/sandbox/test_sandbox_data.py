@@ -231,3 +231,48 @@ def test_scale_200k_invoices():
     assert len(last_page) == 1000
     changed = sandbox.update_invoice(tenant)
     assert org.render("invoices", int(org.invoices.order[-1]))["InvoiceID"] == changed
+
+
+def test_a_share_of_invoices_is_in_a_foreign_currency_with_its_rate(sb):
+    tenant = sb.tenants[0].tenant_id
+    base = next(sb.records(tenant, "organisation"))["BaseCurrency"]
+    invoices = {i["InvoiceID"]: i for i in sb.records(tenant, "invoices")}
+    foreign = [i for i in invoices.values() if i["CurrencyCode"] != base]
+    assert 0 < len(foreign) < len(invoices) / 4
+    assert {i["CurrencyCode"] for i in foreign} == {"AUD"} and base == "NZD"
+    assert all(0.8 < i["CurrencyRate"] < 1.0 for i in foreign)
+    assert all(i["CurrencyRate"] == 1.0 for i in invoices.values() if i["CurrencyCode"] == base)
+    for payment in sb.records(tenant, "payments"):
+        invoice = invoices[payment["Invoice"]["InvoiceID"]]
+        assert payment["Invoice"]["CurrencyCode"] == invoice["CurrencyCode"]
+        expected_bank = _d(payment["Amount"]) / _d(payment["CurrencyRate"])
+        assert abs(_d(payment["BankAmount"]) - expected_bank) <= Decimal("0.005")
+    without = Sandbox(small_config(seed=7, foreign_currency_ratio=0.0))
+    other_tenant = without.tenants[0].tenant_id
+    assert {i["CurrencyCode"] for i in without.records(other_tenant, "invoices")} == {"NZD"}
+    same = [
+        {k: v for k, v in i.items() if k not in ("CurrencyCode", "CurrencyRate", "Payments")}
+        for i in without.records(other_tenant, "invoices")
+    ]
+    assert same == [
+        {k: v for k, v in i.items() if k not in ("CurrencyCode", "CurrencyRate", "Payments")}
+        for i in Sandbox(small_config(seed=7)).records(other_tenant, "invoices")
+    ]  # the currencies come from a stream of their own: nothing else moves
+
+
+def test_the_organisation_is_one_record_that_can_change(sb):
+    tenant = sb.tenants[1]
+    [organisation] = list(sb.records(tenant.tenant_id, "organisation"))
+    assert (organisation["OrganisationID"], organisation["Name"], organisation["BaseCurrency"]) == (
+        tenant.tenant_id,
+        tenant.name,
+        "AUD",
+    )
+    assert sb.count(tenant.tenant_id, "organisation") == 1
+    sb.update_organisation(tenant.tenant_id, Name="Summit Outdoor Group", BaseCurrency="NZD")
+    changed = next(sb.records(tenant.tenant_id, "organisation"))
+    assert (changed["Name"], changed["BaseCurrency"]) == ("Summit Outdoor Group", "NZD")
+    with pytest.raises(ValueError, match="OrganisationID cannot change"):
+        sb.update_organisation(tenant.tenant_id, OrganisationID="other")
+    with pytest.raises(ValueError, match="update_organisation"):
+        sb.touch(tenant.tenant_id, "organisation")
