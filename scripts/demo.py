@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "plugins")]
 
 from scripts.local_airflow import LocalAirflow  # noqa: E402
+from xero.warehouse.publish import read_copy_path  # noqa: E402
 from xero_sandbox import airflow_connection  # noqa: E402
 
 HOME = REPO / ".airflow"
@@ -178,10 +179,13 @@ def main() -> int:
     print(f"The DAG run succeeded in {elapsed:.0f} s.")
     print_summary(calls)
     if kind == "duckdb":
-        print(f"\nDuckDB file: {DUCKDB_FILE}")
+        read_copy = read_copy_path(DUCKDB_FILE)
+        print(
+            f"\nDuckDB file to open: {read_copy} (DuckDB 1.2 or later; never {DUCKDB_FILE.name}, the sync's)"
+        )
         print(
             "Try: .venv/bin/python -c \"import duckdb; print(duckdb.connect('"
-            f"{DUCKDB_FILE.relative_to(REPO)}', read_only=True).sql('select * from xero.xero__revenue_by_month limit 10'))\""
+            f"{read_copy.relative_to(REPO)}', read_only=True).sql('select * from xero.xero__revenue_by_month limit 10'))\""
         )
     print("Run `make demo` again: the second run is incremental and should change nothing.")
     return 0

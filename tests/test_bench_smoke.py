@@ -20,6 +20,8 @@ HEADLINE_KEYS = (
     "calls_per_min_sustained",
     "throttled_429s",
     "dag_parse_s",
+    "publish_s",
+    "read_copy_mb",
 )
 
 
@@ -57,6 +59,7 @@ def test_main_writes_every_figure(tmp_path: Path) -> None:
     assert results["throughput"]["1200"]["inserted"] == 1200
     assert results["peak_rss_mb_1200"] > 0
     assert set(results["throughput"]["1200"]["steps"]) == {"extract", "transform", "load"}
+    assert results["throughput"]["1200"]["read_copy_mb"] > 0  # the read copy was published
     assert results["full_sync"]["1100"]["calls_by_endpoint"]["Invoices"] == 2
     assert results["rate"]["pages"] == 3
     assert results["rate"]["throttled_429s"] == 0

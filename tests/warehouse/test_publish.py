@@ -169,6 +169,11 @@ def warehouse(new_batch: Callable[[], Any], tmp_path: Path, monkeypatch: pytest.
     return wh
 
 
+def _model_read(relations: dict[str, list[str]], model: Path) -> bool:
+    """Whether a dump read the view or table macro that the model file ``model`` defines."""
+    return f"xero.{model.stem}" in relations or f"xero.{model.stem}()" in relations
+
+
 def _state(path: Path) -> tuple[int, int]:
     """Return what identifies the file at ``path``: its inode and modification time."""
     stat = path.stat()
@@ -197,7 +202,7 @@ def test_marts_step_publishes_everything_readers_need(warehouse: Warehouse, tmp_
     assert {"xero.invoice", "xero._sync_state", "xero.stg_xero__invoice", "xero.invoices_due_by()"} <= set(
         relations
     )
-    assert all(f"xero.{model.stem}" in relations for model in SQL_DIR.glob("*.sql"))
+    assert all(_model_read(relations, model) for model in SQL_DIR.glob("*.sql"))
     assert len(relations["xero.invoice"]) == 2
     assert len(relations["xero.invoices_due_by()"]) == 2  # the macro runs in the copy
     assert ["invoice", "Sales invoices and bills"] in published["comments"]
@@ -313,7 +318,8 @@ def test_duckdb_1x_reads_every_table_view_and_macro(
     assert {"xero.invoice", "xero.invoice_line_item", "xero._sync_state", "xero.invoices_due_by()"} <= set(
         published["relations"]
     )
-    assert all(f"xero.{model.stem}" in published["relations"] for model in SQL_DIR.glob("*.sql"))
+    assert all(_model_read(published["relations"], model) for model in SQL_DIR.glob("*.sql"))
+    assert published["relations"]["xero.xero__ar_ap_aging_as_of()"]  # the aging table macro, as of a date
     assert all(published["relations"][name] for name in ("xero.invoice", "xero.xero__revenue_by_month"))
 
 
@@ -322,6 +328,52 @@ def test_duckdb_before_1_2_cannot_read_it(warehouse: Warehouse, tmp_path: Path) 
     pipeline.build_marts(CONN_ID, "xero", SQL_DIR)
     with pytest.raises(AssertionError, match="version number 65, but we can only read version 64"):
         dump(duckdb_client("1.1.3"), tmp_path / "warehouse.read.duckdb")
+
+
+def test_a_copy_left_by_a_killed_publish_is_removed(warehouse: Warehouse, tmp_path: Path) -> None:
+    leftover = tmp_path / ".warehouse.read.duckdb.0123abcd.tmp"
+    leftover.write_bytes(b"half a database")
+    (tmp_path / (leftover.name + ".wal")).write_bytes(b"its log")
+    assert publish_read_copy(CONN_ID).published  # type: ignore[union-attr]
+    assert sorted(p.name for p in tmp_path.iterdir() if "read" in p.name) == [
+        ".warehouse.read.duckdb.published.json",
+        "warehouse.read.duckdb",
+    ]
+
+
+def test_the_read_copy_cannot_be_the_warehouse(
+    warehouse: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = tmp_path / "warehouse.duckdb"
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{CONN_ID.upper()}",
+        json.dumps(
+            {"conn_type": "duckdb", "host": str(database), "extra": {"read_copy": "warehouse.duckdb"}}
+        ),
+    )
+    before = _state(database)
+    with pytest.raises(ValueError, match="another file than the warehouse"):
+        publish_read_copy(CONN_ID)
+    assert _state(database) == before
+
+
+def test_the_connection_extra_moves_the_read_copy(
+    warehouse: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{CONN_ID.upper()}",
+        json.dumps(
+            {
+                "conn_type": "duckdb",
+                "host": str(tmp_path / "warehouse.duckdb"),
+                "extra": {"read_copy": "bi/analytics.duckdb"},
+            }
+        ),
+    )
+    result = publish_read_copy(CONN_ID)
+    assert result is not None and result.read_copy == str(tmp_path / "bi" / "analytics.duckdb")
+    assert len(dump(current_client(), tmp_path / "bi" / "analytics.duckdb")["relations"]["xero.invoice"]) == 2
+    assert not (tmp_path / "warehouse.read.duckdb").exists()
 
 
 def _hook() -> Any:

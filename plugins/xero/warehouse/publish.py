@@ -96,7 +96,12 @@ def read_copy_for(hook: DuckDBHook) -> Path:
         raise ValueError(
             f"a read copy needs a DuckDB warehouse file, not {hook._redact_database(database)!r}"
         )
-    return read_copy_path(database, hook.connection_extra.get(READ_COPY_EXTRA))
+    read_copy = read_copy_path(database, hook.connection_extra.get(READ_COPY_EXTRA))
+    if read_copy.resolve() == Path(database).resolve():
+        raise ValueError(
+            f"the read copy must be another file than the warehouse {database}: fix the extra 'read_copy'"
+        )
+    return read_copy
 
 
 @dataclass(frozen=True)
@@ -212,9 +217,21 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+def _remove_leftovers(read_copy: Path) -> None:
+    """Remove temporary copies a killed publish left beside ``read_copy``.
+
+    Only one publish runs at a time: it holds the warehouse open, which DuckDB grants one process.
+    """
+    for leftover in read_copy.parent.glob(f".{read_copy.name}.*.tmp*"):
+        log.info("Removing %s, left by an interrupted publish", leftover)
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
+
+
 @contextlib.contextmanager
 def _temporary(read_copy: Path) -> Iterator[Path]:
     """Yield a fresh path beside ``read_copy``; whatever is left there (and its WAL) is removed afterwards."""
+    _remove_leftovers(read_copy)
     tmp = read_copy.with_name(f".{read_copy.name}.{uuid.uuid4().hex}.tmp")
     try:
         yield tmp
@@ -254,6 +271,27 @@ def _inventory(conn: Any, catalog: str) -> list[tuple[Any, ...]]:
     return counted + others
 
 
+def _warn_on_ambiguous_names(conn: Any, catalog: str, target: Path) -> None:
+    """Warn when the copy's catalog (its file name up to the first dot) is also one of its schemas' names.
+
+    Readers of ``xero.read.duckdb`` would then have to write ``xero.xero.invoice``: ``xero.invoice`` is ambiguous.
+    """
+    name = target.name.split(".")[0]
+    schemas = {
+        row[0]
+        for row in _rows(conn, "SELECT schema_name FROM duckdb_schemas() WHERE database_name = ?", [catalog])
+    }
+    if name in schemas:
+        log.warning(
+            "Readers of %s must write %s.%s.<table>: its catalog and a schema are both named %r. "
+            "Name the read copy otherwise with the warehouse connection's extra 'read_copy'.",
+            target,
+            name,
+            name,
+            name,
+        )
+
+
 def publish(conn: Any, read_copy: str | os.PathLike[str], *, force: bool = False) -> PublishResult:
     """Publish the database of the open DuckDB connection ``conn`` to ``read_copy``, atomically.
 
@@ -272,6 +310,7 @@ def publish(conn: Any, read_copy: str | os.PathLike[str], *, force: bool = False
         seconds = time.perf_counter() - started
         log.info("Read copy %s is up to date (nothing changed since %s)", target, marker.get("published_at"))
         return PublishResult(str(target), False, seconds, target.stat().st_size, digest)
+    _warn_on_ambiguous_names(conn, catalog, target)
     target.parent.mkdir(parents=True, exist_ok=True)
     with _temporary(target) as tmp:
         conn.execute(
