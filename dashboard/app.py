@@ -108,7 +108,11 @@ def picker_labels(organisations: list[views.Organisation]) -> dict[str, views.Or
     return {(o.name if names[o.name] == 1 else f"{o.name} ({o.tenant_id})"): o for o in organisations}
 
 
-def _page(source: Source, organisation: views.Organisation, render: Callable[[views.PageContext], None]):
+def _page(
+    source: Source, organisation: views.Organisation, render: Callable[[views.PageContext], None]
+) -> Callable[[], None]:
+    """Return the page function Streamlit runs: ``render`` for ``organisation``, failures explained."""
+
     def run() -> None:
         context = views.PageContext(organisation, lambda name, params: load(source, name, params))
         try:
