@@ -52,7 +52,7 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> Non
         try:
             requests.get(url, timeout=1)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or still starting up
             time.sleep(0.5)
     pytest.fail(f"the API server did not start:\n{log.read_text()[-3000:]}")
 
