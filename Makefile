@@ -31,5 +31,10 @@ test: lint
 bench: venv
 	$(BIN)/python -m bench
 
+# The dashboard over the configured warehouse's marts on http://127.0.0.1:8501 (DASHBOARD_ARGS="--port 8502").
+.PHONY: dashboard
+dashboard: venv
+	$(BIN)/python -m dashboard $(DASHBOARD_ARGS)
+
 clean:
 	rm -rf .airflow data bench/results.json
