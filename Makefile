@@ -23,7 +23,7 @@ demo: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy plugins/xero dags xero_sandbox
+	$(BIN)/mypy plugins/xero dags xero_sandbox dashboard
 
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
