@@ -173,7 +173,8 @@ def describe(result: ValidationResult, organisation: str | None = None) -> list[
     lines = [
         f"Validated {result.entity}{f' of {organisation}' if organisation else ''}: "
         f"{result.records:,} records checked, {kept:,} kept, {result.quarantined:,} quarantined "
-        f"({result.bad_share:.1%}; the run fails above {result.max_bad_share:.1%})"
+        f"({result.bad_share:.1%}; the run fails above {result.max_bad_share:.1%}"
+        + (f" and {result.max_bad_rows:,} records)" if result.max_bad_rows is not None else ")")
         + (f", {result.duplicates_dropped:,} duplicate reads dropped" if result.duplicates_dropped else ""),
         "Rows kept per table: " + ", ".join(f"{table} {count:,}" for table, count in result.rows.items()),
     ]

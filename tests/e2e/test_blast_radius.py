@@ -92,7 +92,9 @@ def test_a_disconnected_organisation_and_a_missing_scope_fail_alone(
             "select tenant_id, entity from {s}._sync_state where last_run_id is not null"
         )
     }
-    assert state == {(tenant, entity) for tenant in good for entity in ("accounts", "contacts", "invoices")}
+    assert state == {
+        (tenant, entity) for tenant in good for entity in ("organisation", "accounts", "contacts", "invoices")
+    }
     # The marts were rebuilt from what loaded, and their Asset event says what changed.
     [(revenue_rows,)] = warehouse.rows("select count(*) from {s}.xero__revenue_by_month")
     assert revenue_rows > 0
@@ -100,8 +102,9 @@ def test_a_disconnected_organisation_and_a_missing_scope_fail_alone(
         [(extra,)] = db.execute("select extra from asset_event where source_task_id = 'marts'").fetchall()
     lines = sum(expected[(tenant, "invoice_line_item")] for tenant in good)
     assert json.loads(extra) == {
-        "loads": 6,
+        "loads": 8,
         "rows_changed": {
+            "organisation": 2,
             "account": 2 * 10,
             "contact": 2 * 15,
             "invoice": 2 * 30,
@@ -113,8 +116,8 @@ def test_a_disconnected_organisation_and_a_missing_scope_fail_alone(
     failed = re.search(r"(\d+) part\(s\) of the Xero sync failed[^\n]*\n((?:\s+\S[^\n]*\n?)+)", output)
     assert failed, output[-6000:]
     lines = [line.strip() for line in failed.group(2).splitlines() if " failed: " in line]
-    assert int(failed.group(1)) == len(lines) == 4 + 2
-    for entity in ("accounts", "contacts", "invoices", "payments"):
+    assert int(failed.group(1)) == len(lines) == 5 + 2
+    for entity in ("organisation", "accounts", "contacts", "invoices", "payments"):
         assert any(line.startswith(f"{bad} × {entity}: extract failed:") for line in lines), (entity, lines)
     for tenant in good:
         [line] = [line for line in lines if line.startswith(f"{tenant} × payments")]

@@ -108,4 +108,6 @@ def test_sync_with_postgres_metadata_and_local_executor(
     targets = len(sb.tenants) * len(
         ENTITIES
     )  # tenants × entities, each extracted, validated and loaded by its own task
-    assert dict(ran) == {"success": 1 + 3 * targets + 2}  # plus plan, marts and summary
+    assert dict(ran) == {
+        "success": 1 + 3 * targets + 3
+    }  # plus plan, marts, summary and the clean-up teardown

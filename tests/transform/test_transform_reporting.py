@@ -77,6 +77,11 @@ def parse(path: Path) -> _Links:
 
 
 class TestLog:
+    @pytest.fixture(autouse=True)
+    def _pipeline_logs(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Airflow's logging set-up, run by earlier tests in this process, disables existing loggers."""
+        monkeypatch.setattr(logging.getLogger("xero.pipeline"), "disabled", False)
+
     def test_validate_step_says_what_it_checked(
         self, tmp_path: Path, caplog: pytest.LogCaptureFixture
     ) -> None:
@@ -94,7 +99,7 @@ class TestLog:
         lines = [r.getMessage() for r in caplog.records if r.name == "xero.pipeline"]
         assert lines[0] == (
             "Validated invoices of Demo Company (NZ): 4 records checked, 2 kept, 2 quarantined "
-            "(50.0%; the run fails above 90.0%)"
+            "(50.0%; the run fails above 90.0% and 10 records)"
         )
         assert lines[1] == "Rows kept per table: invoice 2, invoice_line_item 4"
         assert lines[2] == (
@@ -112,7 +117,7 @@ class TestLog:
     ) -> None:
         step = extracted(tmp_path, "manual__1", "contacts", [[record("contacts", 1, ContactStatus="GONE")]])
         with caplog.at_level(logging.INFO), pytest.raises(XeroValidationFailed):
-            pipeline.transform(step, max_bad_share=0.05)
+            pipeline.transform(step, max_bad_share=0.05, max_bad_rows=0)
         errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
         assert errors[0].startswith("Validated contacts of Demo Company (NZ): 1 records checked, 0 kept")
         assert "expect_column_values_to_be_in_set(contact_status) (1)" in errors[2]

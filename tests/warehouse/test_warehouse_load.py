@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from xero.entities import ACCOUNTS, INVOICES, PAYMENTS
+from xero.exceptions import XeroWarehouseError
 from xero.warehouse import LoadResult, Warehouse
 
 T1, T2 = "tenant-1", "tenant-2"
@@ -84,7 +85,7 @@ def test_from_conn_id_picks_the_dialect(wh: Warehouse, dialect: str) -> None:
 
 def test_unsupported_connection_type_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_XERO_WAREHOUSE_BAD", '{"conn_type": "mysql", "host": "db"}')
-    with pytest.raises(ValueError, match="conn_type 'mysql'"):
+    with pytest.raises(XeroWarehouseError, match="has type 'mysql': set its type to duckdb or postgres"):
         Warehouse.from_conn_id("xero_warehouse_bad")
 
 

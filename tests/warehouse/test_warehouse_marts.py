@@ -566,7 +566,6 @@ def test_rule_data_freshness_per_tenant_and_entity(ledger: Ledger, batch: Parque
     ]
     # a parent row kept at an older version because its newer one is quarantined is counted as stale
     with wh._backend.transaction(wh.schema) as session:
-        session.execute(f"ALTER TABLE {session.table('invoice')} ADD COLUMN _stale_since TIMESTAMPTZ")
         session.execute(
             f"UPDATE {session.table('invoice')} SET _stale_since = now() WHERE invoice_id = 'S-2'"
         )

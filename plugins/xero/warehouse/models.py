@@ -36,14 +36,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xero.entities import Entity
-from xero.warehouse.ddl import Dialect, quote
+from xero.warehouse.ddl import STALE_SINCE, Dialect, quote
 
 #: A relation of the warehouse schema named in a table function: ``{{ ref('stg_xero__invoice') }}``.
 REF_PLACEHOLDER = re.compile(r"\{\{\s*ref\(\s*'([A-Za-z_][A-Za-z0-9_]*)'\s*\)\s*\}\}")
 #: Placeholder for the per-entity row counts (see :func:`entity_rows_sql`).
 ENTITY_ROWS_PLACEHOLDER = re.compile(r"\{\{\s*entity_rows\s*\}\}")
-#: The column that marks a parent row whose newer version is quarantined (added by the loader when used).
-STALE_COLUMN = "_stale_since"
+#: The column that marks a parent row whose newer version is quarantined (on every parent table).
+STALE_COLUMN = STALE_SINCE
 
 _TITLE = re.compile(r"\A([A-Za-z_][A-Za-z0-9_]*):\s*(.*)\Z")
 _COLUMN = re.compile(r"\A  ([A-Za-z_][A-Za-z0-9_]*)\s+(\S.*)\Z")
