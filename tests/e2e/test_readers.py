@@ -171,3 +171,92 @@ def test_readers_hold_the_read_copy_through_a_dag_run(
 
     oldest, warehouse = dump(duckdb_client(OLDEST_READER), read_copy), dump(current_client(), database)
     assert oldest["relations"] == warehouse["relations"]  # every table, view and macro of the real run
+
+
+#: On PostgreSQL analysts read the warehouse itself (MVCC): holds a connection open in autocommit mode, as
+#: BI tools and SQL clients do by default, querying a table and a mart until ``argv[3]/stop`` exists.
+PG_READER = r"""
+import json, os, sys, time
+import psycopg
+url, schema, folder = sys.argv[1], sys.argv[2], sys.argv[3]
+sql = (
+    f'SELECT (SELECT count(*) FROM "{schema}".invoice), '
+    f'(SELECT count(*) FROM "{schema}".invoice WHERE status = \'VOIDED\'), '
+    f'(SELECT count(*) FROM "{schema}".xero__revenue_by_month)'
+)
+conn = psycopg.connect(url, autocommit=True)
+conn.execute("SET default_transaction_read_only = on")
+open(os.path.join(folder, "ready"), "w").close()
+seen, queries = [], 0
+while not os.path.exists(os.path.join(folder, "stop")):
+    state = list(conn.execute(sql).fetchone())
+    queries += 1
+    if not seen or seen[-1] != state:
+        seen.append(state)
+    time.sleep(0.05)
+with open(os.path.join(folder, "seen.json"), "w") as out:
+    json.dump({"seen": seen, "queries": queries}, out)
+conn.close()
+"""
+
+
+@pytest.mark.postgres
+def test_postgres_readers_stay_connected_through_a_dag_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres_url: str, pg_schema: str
+) -> None:
+    import sys
+
+    sb = Sandbox(
+        SandboxConfig(
+            seed=5, tenants=1, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, contacts=40, invoices=300
+        )
+    )
+    with sb.serve():
+        env = dag_env(sb, tmp_path, postgres_url, pg_schema)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        airflow = LocalAirflow(tmp_path / "airflow", env=env)
+        airflow.prepare()
+        first = airflow.dags_test("xero_sync")
+        assert first.returncode == 0, f"first run failed:\n{first.stdout[-6000:]}\n{first.stderr[-3000:]}"
+
+        folders = [tmp_path / f"pg-reader-{n}" for n in range(3)]
+        processes = []
+        try:
+            for folder in folders:
+                folder.mkdir()
+                processes.append(
+                    subprocess.Popen(
+                        [sys.executable, "-c", PG_READER, postgres_url, pg_schema, str(folder)],
+                        stderr=subprocess.PIPE,
+                        text=True,
+                    )
+                )
+            for folder, process in zip(folders, processes, strict=True):
+                for _ in range(600):
+                    if (folder / "ready").exists() or process.poll() is not None:
+                        break
+                    time.sleep(0.1)
+                assert (folder / "ready").exists(), process.stderr.read() if process.stderr else ""
+            tenant_id = sb.tenants[0].tenant_id
+            sb.update_invoice(tenant_id, Reference="while readers read")
+            sb.void_invoice(tenant_id)
+            second = airflow.dags_test("xero_sync")
+            assert second.returncode == 0, (
+                f"second run failed:\n{second.stdout[-6000:]}\n{second.stderr[-3000:]}"
+            )
+        finally:
+            for folder in folders:
+                (folder / "stop").touch()
+            for process in processes:
+                process.wait(timeout=60)
+                if process.stderr:
+                    process.stderr.close()
+    for folder, process in zip(folders, processes, strict=True):
+        assert process.returncode == 0
+        report = json.loads((folder / "seen.json").read_text())
+        assert report["queries"] > 1  # it kept querying through the run
+        first_state, last_state = report["seen"][0], report["seen"][-1]
+        assert first_state[0] == last_state[0] == sb.count(tenant_id, "invoices")  # nothing lost or doubled
+        assert last_state[1] == first_state[1] + 1  # and it saw the run's change without reconnecting
+        assert all(state[2] > 0 for state in report["seen"])  # the marts answered throughout
