@@ -108,7 +108,7 @@ def print_summary(calls: dict[str, int]) -> None:
     for tenant_id, count in sorted(calls.items()):
         print(f"  {names.get(tenant_id, tenant_id):<26} {count}")
     print("\nRows in the warehouse, per organisation and table:")
-    for table in ("account", "contact", "invoice", "invoice_line_item", "payment"):
+    for table in ("organisation", "account", "contact", "invoice", "invoice_line_item", "payment"):
         for tenant_id, count in query(
             f"select tenant_id, count(*) from {{{{ schema }}}}.{table} group by tenant_id order by 1"
         ):
