@@ -7,6 +7,7 @@ import logging
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -78,9 +79,19 @@ def parse(path: Path) -> _Links:
 
 class TestLog:
     @pytest.fixture(autouse=True)
-    def _pipeline_logs(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """Airflow's logging set-up, run by earlier tests in this process, disables existing loggers."""
-        monkeypatch.setattr(logging.getLogger("xero.pipeline"), "disabled", False)
+    def _pipeline_logs(
+        self, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    ) -> Iterator[None]:
+        """Capture the step's logger directly: Airflow's logging set-up, run by earlier tests in the same
+        process, may disable existing loggers or stop them propagating to the root logger."""
+        logger = logging.getLogger("xero.pipeline")
+        monkeypatch.setattr(logger, "disabled", False)
+        monkeypatch.setattr(logger, "propagate", False)
+        monkeypatch.setattr(logger, "level", logging.INFO)
+        monkeypatch.setattr(logging.root.manager, "disable", logging.NOTSET)  # undo any logging.disable()
+        logger.addHandler(caplog.handler)
+        yield
+        logger.removeHandler(caplog.handler)
 
     def test_validate_step_says_what_it_checked(
         self, tmp_path: Path, caplog: pytest.LogCaptureFixture
