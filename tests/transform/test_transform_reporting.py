@@ -79,19 +79,20 @@ def parse(path: Path) -> _Links:
 
 class TestLog:
     @pytest.fixture(autouse=True)
-    def _pipeline_logs(
-        self, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-    ) -> Iterator[None]:
+    def _pipeline_logs(self, caplog: pytest.LogCaptureFixture) -> Iterator[None]:
         """Capture the step's logger directly: Airflow's logging set-up, run by earlier tests in the same
-        process, may disable existing loggers or stop them propagating to the root logger."""
+        process, may disable loggers or stop them propagating to the root logger."""
         logger = logging.getLogger("xero.pipeline")
-        monkeypatch.setattr(logger, "disabled", False)
-        monkeypatch.setattr(logger, "propagate", False)
-        monkeypatch.setattr(logger, "level", logging.INFO)
-        monkeypatch.setattr(logging.root.manager, "disable", logging.NOTSET)  # undo any logging.disable()
+        saved = (logger.disabled, logger.propagate, logger.level, logging.root.manager.disable)
+        logging.disable(logging.NOTSET)
+        logger.disabled, logger.propagate = False, False
+        logger.setLevel(logging.INFO)  # also clears the loggers' cached levels
         logger.addHandler(caplog.handler)
         yield
         logger.removeHandler(caplog.handler)
+        logger.disabled, logger.propagate = saved[0], saved[1]
+        logger.setLevel(saved[2])
+        logging.disable(saved[3])
 
     def test_validate_step_says_what_it_checked(
         self, tmp_path: Path, caplog: pytest.LogCaptureFixture
